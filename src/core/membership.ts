@@ -1,0 +1,911 @@
+/**
+ * The membership state machine: pure and synchronous. Time comes in as arguments, messages
+ * and connection changes as calls; what to do comes out as `Effect`s that the caller carries
+ * out. No I/O, no timers, no randomness of its own (etcd-raft's RawNode shape).
+ *
+ * Protocol (details and failure cases in docs/design.md):
+ *  - Views are installed by a coordinator-driven two-phase protocol. The proposer sends
+ *    `propose(E)` to every member of the next view; a member acks only an epoch above every
+ *    epoch it installed or promised; when all have acked, the proposer sends `commit(E)` and
+ *    everyone installs. An installed view is therefore settled: all its members promised it.
+ *  - The proposer is the coordinator (`members[0]`), or, when every older member is dead in
+ *    its own judgement, the oldest live member (JGroups' takeover by the next in line).
+ *  - Failure detection: a closed connection is verified by a re-dial (fast for a crash); silence
+ *    is verified by a probe (for a hang). Receipt of anything from a member refutes suspicion.
+ *  - The coordinator holds a lease renewed by heartbeat echoes from every other member; it
+ *    ends before any member can exclude it (timing.ts), so a paused coordinator knows on resume
+ *    that it is no longer coordinator before it does anything.
+ *
+ * Invariants: the installed epoch only grows; a member acts as coordinator only on an
+ * installed (settled) view, with no promise outstanding to a view led by someone else.
+ */
+import { withJoinEpoch, type MemberRecord } from './member.js'
+import { hasMember, makeView, type View } from './view.js'
+import { lagThresholdMs, type Timing } from './timing.js'
+import type { ProtocolMessage, ViewSummary } from './messages.js'
+
+export type MemberStatus = 'idle' | 'joining' | 'member' | 'leaving' | 'left'
+
+export type Effect =
+  | { readonly type: 'send', readonly to: string, readonly msg: ProtocolMessage, readonly addrs: readonly string[], readonly onlyIfConnected: boolean }
+  | { readonly type: 'dial', readonly peer: string, readonly addrs: readonly string[] }
+  | { readonly type: 'install', readonly view: View, readonly previous: View | undefined }
+  | { readonly type: 'excluded', readonly by: string, readonly previous: View | undefined }
+  | { readonly type: 'suspect', readonly peer: string, readonly reason: 'silence' | 'disconnect' }
+  | { readonly type: 'refuted', readonly peer: string }
+  | { readonly type: 'dead', readonly peer: string }
+  | { readonly type: 'left' }
+  | { readonly type: 'drop', readonly reason: string }
+
+export interface MembershipConfig {
+  /** This member's record; `joinEpoch` is ignored (assigned on admission). */
+  readonly self: MemberRecord
+  readonly timing: Timing
+  /** Whether the shell will try seeds. Without seeds, a member forms its own group at once. */
+  readonly hasSeeds: boolean
+  /** Uniform in [0, 1): used only for back-off jitter. Injected for deterministic tests. */
+  readonly random: () => number
+}
+
+interface Health {
+  lastHeard: number
+  /** Newest `ts` this member sent us; echoed back in our heartbeats. */
+  lastTs: number
+  /** Newest of our own timestamps this member echoed: the lease base. */
+  echo: number
+  verify?: { kind: 'probe' | 'redial', since: number }
+  dead: boolean
+  /** The same id started again (a newer incarnation): this one is dead for good. */
+  superseded: boolean
+  lastDial: number
+}
+
+interface Proposal {
+  epoch: number
+  members: MemberRecord[]
+  removed: MemberRecord[]
+  acks: Set<string>
+  ts: number
+  lastSent: number
+  retryAt?: number
+}
+
+const NEVER = Number.NEGATIVE_INFINITY
+
+export class Membership {
+  private readonly timing: Timing
+  private readonly random: () => number
+  private readonly hasSeeds: boolean
+  private me: MemberRecord
+  private _status: MemberStatus = 'idle'
+  private _view: View | undefined
+  private out: Effect[] = []
+
+  /** Highest epoch this member acked, and who leads the view it acked. */
+  private promised = 0
+  private promisedLeader: string | undefined
+  private promisedProposer: string | undefined
+  private promisedAt = NEVER
+  /** Highest epoch this member ever installed; kept across exclusion, so views never go back. */
+  private installedEpoch = 0
+  /** Highest epoch seen anywhere; new proposals go above it. */
+  private maxEpoch = 0
+
+  private readonly health = new Map<string, Health>()
+  private readonly connected = new Set<string>()
+  /** Address book: the newest record seen for each id. */
+  private readonly known = new Map<string, MemberRecord>()
+  private readonly pendingJoins = new Map<string, MemberRecord>()
+  private readonly pendingLeaves = new Set<string>()
+  private proposal: Proposal | undefined
+
+  // joining
+  private startedAt = 0
+  private learned: { view: ViewSummary, via: string, at: number } | undefined
+  private lastJoinSent = NEVER
+  private joinAttempt = 0
+  private seedsExhausted = false
+  private readonly joiningPeers = new Set<string>()
+
+  // coordinator chores
+  private readonly removed = new Map<string, { record: MemberRecord, at: number }>()
+  private lastDiscovery = NEVER
+  private merge: { leader: string, at: number, lastSent: number } | undefined
+  /** Rate limits for replies, by kind and peer. */
+  private readonly lastHelloTo = new Map<string, number>()
+
+  // member chores
+  private lastTick: number | undefined
+  private lastHeartbeat = NEVER
+  private lastLeaveSent = NEVER
+  private nonce = 0
+
+  constructor (config: MembershipConfig) {
+    this.timing = config.timing
+    this.random = config.random
+    this.hasSeeds = config.hasSeeds
+    this.me = withJoinEpoch(config.self, 0)
+  }
+
+  get id (): string { return this.me.id }
+  get status (): MemberStatus { return this._status }
+  /** The installed (settled) view, or undefined while joining. */
+  get view (): View | undefined { return this._view }
+  get self (): MemberRecord { return this.me }
+  /** Highest epoch this member has seen. */
+  get highestEpoch (): number { return this.maxEpoch }
+
+  /** Coordinator of a settled view, with a live lease and no promise to another leader. */
+  isCoordinator (now: number): boolean {
+    const view = this._view
+    if (this._status !== 'member' || view === undefined) return false
+    if (view.members[0]?.id !== this.me.id) return false
+    if (this.promisedElsewhere(now)) return false
+    return now < this.leaseExpiry()
+  }
+
+  /**
+   * Whether we acked a view led by someone else that we have not installed. Until the other
+   * proposer's lease built on that ack must have ended, we neither lead nor coordinate: its
+   * commit may still arrive, and it may already coordinate a view that includes us.
+   */
+  private promisedElsewhere (now: number): boolean {
+    return this.promised > this.installedEpoch && this.promisedLeader !== this.me.id &&
+      now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs
+  }
+
+  /** When the coordinator lease ends: the oldest echo among the other members, plus leaseMs. */
+  leaseExpiry (): number {
+    const view = this._view
+    if (view === undefined) return NEVER
+    let expiry = Number.POSITIVE_INFINITY
+    for (const m of view.members) {
+      if (m.id === this.me.id) continue
+      const h = this.health.get(m.id)
+      expiry = Math.min(expiry, (h?.echo ?? NEVER) + this.timing.leaseMs)
+    }
+    return expiry
+  }
+
+  /** Whether the member with this id is currently suspected (being verified) or judged dead. */
+  isSuspected (id: string): boolean {
+    const h = this.health.get(id)
+    return h !== undefined && (h.dead || h.verify !== undefined)
+  }
+
+  // ─── inputs ──────────────────────────────────────────────────────────────
+
+  start (now: number): Effect[] {
+    if (this._status !== 'idle') return []
+    this._status = 'joining'
+    this.startedAt = now
+    this.lastTick = now
+    if (!this.hasSeeds) this.formSingleton()
+    return this.flush()
+  }
+
+  /** Begins a graceful leave. A `left` effect follows once the group has a view without us. */
+  leave (now: number): Effect[] {
+    if (this._status === 'left' || this._status === 'leaving') return []
+    const view = this._view
+    if (this._status !== 'member' || view === undefined || view.members.length === 1) {
+      this.finishLeave()
+      return this.flush()
+    }
+    this._status = 'leaving'
+    if (view.members[0]?.id === this.me.id) {
+      this.proposeIfNeeded(now)
+    } else {
+      this.sendLeave(now)
+    }
+    return this.flush()
+  }
+
+  /** Updates this member's own record (addresses, metadata). Carried by the next view change. */
+  updateSelf (patch: { addrs?: readonly string[], meta?: MemberRecord['meta'] }): void {
+    this.me = { ...this.me, ...patch }
+  }
+
+  connectedTo (peer: string, now: number): Effect[] {
+    if (peer === this.me.id) return []
+    this.connected.add(peer)
+    this.sendRaw(peer, this.helloMessage(), false)
+    this.lastHelloTo.set(peer, now)
+    const h = this.health.get(peer)
+    if (h !== undefined) this.heardFrom(peer, h, now)
+    return this.flush()
+  }
+
+  disconnectedFrom (peer: string, now: number): Effect[] {
+    this.connected.delete(peer)
+    this.joiningPeers.delete(peer)
+    const h = this.health.get(peer)
+    if (h !== undefined && !h.dead && this.active()) this.startVerify(peer, h, 'redial', now)
+    return this.flush()
+  }
+
+  dialFailed (peer: string, now: number): Effect[] {
+    const h = this.health.get(peer)
+    if (h?.verify?.kind === 'redial' && !this.connected.has(peer)) this.declareDead(peer, now)
+    return this.flush()
+  }
+
+  /** The shell tried every seed at least once and none answered. */
+  seedsUnreachable (now: number): Effect[] {
+    this.seedsExhausted = true
+    this.tickJoining(now)
+    return this.flush()
+  }
+
+  receive (from: string, msg: ProtocolMessage, now: number): Effect[] {
+    if (this._status === 'idle' || this._status === 'left') return this.dropped('not-running')
+    const h = this.health.get(from)
+    if (h !== undefined) this.heardFrom(from, h, now)
+    switch (msg.t) {
+      case 'hello': this.onHello(from, msg, now); break
+      case 'join': this.onJoin(from, msg.from, msg.maxEpoch, now); break
+      case 'merge': this.onMerge(from, msg.view, now); break
+      case 'propose': this.onPropose(from, msg, now); break
+      case 'ack': this.onAck(from, msg.epoch, msg.echo, now); break
+      case 'nack': this.onNack(from, msg.epoch, msg.view, now); break
+      case 'commit': this.onCommit(from, msg.epoch, msg.members, now); break
+      case 'leave': this.onLeave(from, now); break
+      case 'hb': this.onHeartbeat(from, msg.epoch, msg.ts, msg.echo, now); break
+      case 'probe':
+        this.sendRaw(from, { t: 'probe-ack', nonce: msg.nonce, epoch: this._view?.id.epoch ?? 0 }, false)
+        this.replyNotMember(from, now)
+        break
+      case 'probe-ack': break // liveness already recorded above
+      case 'not-member': this.onNotMember(from, msg.view, now); break
+      case 'suspect': this.onSuspectReport(msg.id, now); break
+      case 'foreign': this.onForeign(msg.view, now); break
+    }
+    return this.flush()
+  }
+
+  tick (now: number): Effect[] {
+    const lagged = this.lastTick !== undefined && now - this.lastTick > lagThresholdMs(this.timing)
+    this.lastTick = now
+    switch (this._status) {
+      case 'joining': this.tickJoining(now); break
+      case 'member':
+      case 'leaving': this.tickMember(now, lagged); break
+      default: break
+    }
+    return this.flush()
+  }
+
+  // ─── joining ─────────────────────────────────────────────────────────────
+
+  private tickJoining (now: number): void {
+    if (this._status !== 'joining') return
+    const t = this.timing
+    if (this.learned !== undefined) {
+      // A group we learned of that never admits us is forgotten, so we cannot wait forever.
+      if (now - this.learned.at > 5 * t.joinTimeoutMs) {
+        this.learned = undefined
+        this.startedAt = now
+      } else {
+        if (now - this.lastJoinSent >= t.retryIntervalMs) this.sendJoin(now)
+        return
+      }
+    }
+    const waited = now - this.startedAt
+    // JGroups' rule for a cold start: among joiners that know of no group, the lowest id
+    // founds it and the others join; a hard deadline stops a silent lower id from blocking us.
+    const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
+    const discoveryOver = this.seedsExhausted || waited >= t.joinTimeoutMs
+    if ((discoveryOver && !lowerJoiner) || waited >= 3 * t.joinTimeoutMs) this.formSingleton()
+  }
+
+  private formSingleton (): void {
+    const epoch = Math.max(this.maxEpoch, this.promised, this.installedEpoch) + 1
+    this.maxEpoch = epoch
+    this.me = withJoinEpoch(this.me, epoch)
+    this.install(makeView(epoch, [this.me]), this.lastTick ?? 0)
+  }
+
+  private sendJoin (now: number): void {
+    const learned = this.learned
+    if (learned === undefined) return
+    const msg: ProtocolMessage = { t: 'join', from: this.me, maxEpoch: this.maxEpoch }
+    // Try the coordinator, then the member that told us of the group, then every other member
+    // in turn (members forward to their coordinator): the coordinator we know of may be dead.
+    const order = [learned.view.members[0]?.id, learned.via, ...learned.view.members.slice(1).map(m => m.id)]
+      .filter((id, i, all): id is string => id !== undefined && id !== this.me.id && all.indexOf(id) === i)
+    const target = order[this.joinAttempt % Math.max(1, order.length)]
+    this.joinAttempt++
+    if (target === undefined) return
+    this.sendRaw(target, msg, false)
+    this.lastJoinSent = now
+  }
+
+  // ─── member timers ───────────────────────────────────────────────────────
+
+  private tickMember (now: number, lagged: boolean): void {
+    const view = this._view
+    if (view === undefined) return
+    const t = this.timing
+    if (now - this.lastHeartbeat >= t.heartbeatIntervalMs) {
+      this.lastHeartbeat = now
+      for (const m of view.members) {
+        if (m.id === this.me.id) continue
+        const h = this.health.get(m.id)
+        if (h === undefined || h.dead) continue
+        this.sendRaw(m.id, { t: 'hb', epoch: view.id.epoch, ts: now, echo: h.lastTs }, true)
+      }
+    }
+    for (const m of view.members) {
+      if (m.id === this.me.id) continue
+      const h = this.health.get(m.id)
+      if (h === undefined || h.dead) continue
+      if (!this.connected.has(m.id) && h.verify === undefined && now - h.lastDial >= t.retryIntervalMs) {
+        h.lastDial = now
+        this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
+      }
+      // After a pause, messages from others may sit unread: judge on the next tick.
+      if (lagged) continue
+      if (h.verify !== undefined) {
+        const limit = h.verify.kind === 'probe' ? t.verifyTimeoutMs : t.redialTimeoutMs
+        if (now - h.verify.since >= limit) this.declareDead(m.id, now)
+      } else if (now - h.lastHeard >= t.suspectAfterMs) {
+        this.startVerify(m.id, h, 'probe', now)
+      }
+    }
+    const p = this.proposal
+    if (p !== undefined) {
+      if (p.retryAt !== undefined) {
+        if (now >= p.retryAt) {
+          this.proposal = undefined
+          this.proposeIfNeeded(now)
+        }
+      } else if (now - p.ts >= t.suspectAfterMs + t.verifyTimeoutMs && this.dropSilentJoiners(p)) {
+        this.proposal = undefined
+        this.proposeIfNeeded(now)
+      } else if (now - p.lastSent >= t.retryIntervalMs) {
+        this.sendProposal(p, now, true)
+      }
+    }
+    if (this._status === 'leaving' && this.proposal === undefined && view.members[0]?.id !== this.me.id &&
+        now - this.lastLeaveSent >= t.retryIntervalMs) {
+      this.sendLeave(now)
+    }
+    this.proposeIfNeeded(now)
+    this.tickCoordinatorChores(now)
+  }
+
+  private tickCoordinatorChores (now: number): void {
+    const view = this._view
+    if (view === undefined || view.members[0]?.id !== this.me.id || this._status !== 'member') return
+    const t = this.timing
+    if (this.merge !== undefined) {
+      if (now - this.merge.at > 10 * t.retryIntervalMs + t.joinTimeoutMs) {
+        this.merge = undefined
+      } else if (now - this.merge.lastSent >= t.retryIntervalMs) {
+        this.merge.lastSent = now
+        this.sendRaw(this.merge.leader, { t: 'merge', view: this.summary(view) }, false)
+      }
+    }
+    if (now - this.lastDiscovery >= t.discoveryIntervalMs) {
+      this.lastDiscovery = now
+      // A healed partition leaves no trace on a silent link: greet removed members again so
+      // that either side sees a foreign view and the two groups merge.
+      const hello = this.helloMessage()
+      for (const [id, r] of this.removed) {
+        if (now - r.at > t.rememberRemovedMs) this.removed.delete(id)
+        else this.sendRaw(id, hello, false)
+      }
+    }
+  }
+
+  // ─── failure detection ───────────────────────────────────────────────────
+
+  private heardFrom (peer: string, h: Health, now: number): void {
+    if (h.superseded) return // messages now come from the new incarnation
+    h.lastHeard = now
+    if (h.verify !== undefined || h.dead) {
+      h.verify = undefined
+      if (h.dead) {
+        h.dead = false
+        // A member we judged dead spoke: withdraw a proposal that would exclude it.
+        if (this.proposal !== undefined && this.proposal.removed.some(m => m.id === peer)) this.proposal = undefined
+      }
+      this.out.push({ type: 'refuted', peer })
+    }
+  }
+
+  private startVerify (peer: string, h: Health, kind: 'probe' | 'redial', now: number): void {
+    if (h.verify !== undefined) return
+    h.verify = { kind, since: now }
+    this.out.push({ type: 'suspect', peer, reason: kind === 'probe' ? 'silence' : 'disconnect' })
+    const record = this.known.get(peer)
+    if (kind === 'probe') {
+      this.sendRaw(peer, { t: 'probe', nonce: ++this.nonce }, false)
+    } else {
+      h.lastDial = now
+      this.out.push({ type: 'dial', peer, addrs: record?.addrs ?? [] })
+    }
+  }
+
+  private declareDead (peer: string, now: number): void {
+    const h = this.health.get(peer)
+    if (h === undefined || h.dead) return
+    h.dead = true
+    h.verify = undefined
+    this.out.push({ type: 'dead', peer })
+    if (this.proposal?.members.some(m => m.id === peer) === true) this.proposal = undefined
+    if (!this.proposeIfNeeded(now)) {
+      const leader = this._view?.members[0]
+      if (leader !== undefined && leader.id !== peer && leader.id !== this.me.id) {
+        this.sendRaw(leader.id, { t: 'suspect', id: peer }, true)
+      }
+    }
+  }
+
+  private onSuspectReport (peer: string, now: number): void {
+    // A report, not a fact: the coordinator verifies with its own probe.
+    const h = this.health.get(peer)
+    if (h === undefined || h.dead || h.verify !== undefined || !this.leads(now)) return
+    this.startVerify(peer, h, 'probe', now)
+  }
+
+  // ─── proposing ───────────────────────────────────────────────────────────
+
+  /** Whether I lead: the coordinator, or the oldest member not judged dead. */
+  private leads (now: number): boolean {
+    const view = this._view
+    if (view === undefined || (this._status !== 'member' && this._status !== 'leaving')) return false
+    if (this.promisedElsewhere(now)) return false
+    for (const m of view.members) {
+      if (m.id === this.me.id) return true
+      if (this.health.get(m.id)?.dead !== true) return false
+    }
+    return false
+  }
+
+  /** Starts a proposal if I lead and the next view differs from the installed one. */
+  private proposeIfNeeded (now: number): boolean {
+    if (this.proposal !== undefined || !this.leads(now)) return false
+    const view = this._view as View
+    const next = new Map<string, MemberRecord>()
+    for (const m of view.members) {
+      const gone = this.health.get(m.id)?.dead === true || this.pendingLeaves.has(m.id) ||
+        (m.id === this.me.id && this._status === 'leaving')
+      if (!gone) next.set(m.id, m.id === this.me.id ? { ...this.me, joinEpoch: m.joinEpoch } : m)
+    }
+    let joiners = 0
+    for (const j of this.pendingJoins.values()) {
+      const existing = next.get(j.id)
+      if (existing !== undefined && existing.incarnation >= j.incarnation) continue
+      next.set(j.id, j) // a newer incarnation replaces the old one and rejoins as youngest
+      joiners++
+    }
+    const removedCount = view.members.filter(m => !next.has(m.id)).length
+    const selfChanged = next.get(this.me.id) !== undefined && !sameRecordContent(view.members.find(m => m.id === this.me.id), this.me)
+    if (joiners === 0 && removedCount === 0 && !selfChanged) return true
+    if (next.size === 0) {
+      this.finishLeave()
+      return true
+    }
+    const epoch = Math.max(this.maxEpoch, this.promised, view.id.epoch) + 1
+    this.maxEpoch = epoch
+    const members = [...next.values()].map(m => (m.joinEpoch === 0 || this.pendingJoins.get(m.id) === m) ? withJoinEpoch(m, epoch) : m)
+    const p: Proposal = {
+      epoch,
+      members,
+      removed: view.members.filter(m => !next.has(m.id)),
+      acks: new Set(),
+      ts: now,
+      lastSent: now
+    }
+    this.proposal = p
+    if (next.has(this.me.id)) {
+      this.promise(epoch, members, this.me.id, now)
+      p.acks.add(this.me.id)
+    }
+    this.sendProposal(p, now, false)
+    this.maybeCommit(p, now)
+    return true
+  }
+
+  private sendProposal (p: Proposal, now: number, onlyMissing: boolean): void {
+    p.lastSent = now
+    for (const m of p.members) {
+      if (m.id === this.me.id || (onlyMissing && p.acks.has(m.id))) continue
+      this.sendRaw(m.id, { t: 'propose', epoch: p.epoch, members: p.members, ts: p.ts }, false)
+    }
+  }
+
+  /**
+   * A joiner that died after asking to join would block every later view: joiners have no
+   * failure detector yet, so one that has not acked within the detection window is dropped
+   * (it asks again if it lives). Returns whether any was dropped.
+   */
+  private dropSilentJoiners (p: Proposal): boolean {
+    let dropped = false
+    for (const m of p.members) {
+      if (!p.acks.has(m.id) && this.pendingJoins.has(m.id)) {
+        this.pendingJoins.delete(m.id)
+        dropped = true
+      }
+    }
+    return dropped
+  }
+
+  private onAck (from: string, epoch: number, echo: number, now: number): void {
+    const p = this.proposal
+    if (p === undefined || epoch !== p.epoch || !p.members.some(m => m.id === from)) return
+    p.acks.add(from)
+    const h = this.health.get(from)
+    if (h !== undefined) h.echo = Math.max(h.echo, echo)
+    this.maybeCommit(p, now)
+  }
+
+  private maybeCommit (p: Proposal, now: number): void {
+    if (p.members.some(m => !p.acks.has(m.id))) return
+    this.proposal = undefined
+    const view = makeView(p.epoch, p.members)
+    const msg: ProtocolMessage = { t: 'commit', epoch: p.epoch, members: p.members }
+    for (const m of p.members) if (m.id !== this.me.id) this.sendRaw(m.id, msg, false)
+    for (const m of p.removed) if (m.id !== this.me.id) this.sendRaw(m.id, msg, true)
+    for (const m of p.members) {
+      // the ack echoed our proposal's timestamp: that renews the lease for new members too
+      const h = this.health.get(m.id)
+      if (h === undefined && m.id !== this.me.id) this.health.set(m.id, this.newHealth(now, p.ts))
+      else if (h !== undefined) h.echo = Math.max(h.echo, p.ts)
+    }
+    if (view.members.some(m => m.id === this.me.id)) {
+      this.install(view, now)
+    } else {
+      this.finishLeave()
+    }
+  }
+
+  private onNack (from: string, epoch: number, theirs: ViewSummary | undefined, now: number): void {
+    const p = this.proposal
+    if (p === undefined || epoch < p.epoch || !p.members.some(m => m.id === from)) return
+    this.maxEpoch = Math.max(this.maxEpoch, epoch)
+    const mine = this._view?.id.epoch ?? 0
+    if (theirs !== undefined && theirs.epoch > mine) {
+      // The group moved on without us seeing it: a settled view we missed.
+      this.proposal = undefined
+      this.onNewerView(from, theirs, now)
+      return
+    }
+    // Someone else proposed a higher epoch: back off with jitter, then retry above it.
+    if (p.retryAt === undefined) p.retryAt = now + this.timing.retryIntervalMs * (0.5 + this.random())
+  }
+
+  private onPropose (from: string, msg: Extract<ProtocolMessage, { t: 'propose' }>, now: number): void {
+    if (!msg.members.some(m => m.id === this.me.id)) { this.dropped('not-in-proposal'); return }
+    const installed = this.installedEpoch
+    const duplicate = msg.epoch === this.promised && this.promisedProposer === from
+    if (!duplicate && (msg.epoch <= installed || msg.epoch <= this.promised)) {
+      this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summaryOrUndefined() }, false)
+      return
+    }
+    this.maxEpoch = Math.max(this.maxEpoch, msg.epoch)
+    for (const m of msg.members) this.learn(m)
+    this.promise(msg.epoch, msg.members, from, now)
+    this.sendRaw(from, { t: 'ack', epoch: msg.epoch, echo: msg.ts }, false)
+  }
+
+  private promise (epoch: number, members: readonly MemberRecord[], proposer: string, now: number): void {
+    this.promised = epoch
+    this.promisedAt = now
+    this.promisedProposer = proposer
+    this.promisedLeader = makeView(epoch, members).id.coordinator
+  }
+
+  private onCommit (from: string, epoch: number, members: readonly MemberRecord[], now: number): void {
+    if (epoch <= this.installedEpoch) return
+    this.maxEpoch = Math.max(this.maxEpoch, epoch)
+    if (members.some(m => m.id === this.me.id)) {
+      if (this._status === 'joining' || this._status === 'member' || this._status === 'leaving') {
+        this.install(makeView(epoch, members), now)
+      }
+      return
+    }
+    if (this._status === 'leaving') { this.finishLeave(); return }
+    if (this._status === 'member' && hasMember(this._view, from)) this.excluded(from, { epoch, members }, now)
+  }
+
+  private install (view: View, now: number): void {
+    const previous = this._view
+    const self = view.members.find(m => m.id === this.me.id)
+    if (self !== undefined) this.me = { ...this.me, joinEpoch: self.joinEpoch }
+    this._view = view
+    this.installedEpoch = view.id.epoch
+    this.maxEpoch = Math.max(this.maxEpoch, view.id.epoch)
+    if (this._status === 'joining') this._status = 'member'
+    this.learned = undefined
+    this.joiningPeers.clear()
+    this.merge = undefined
+    const ids = new Set(view.members.map(m => m.id))
+    for (const m of view.members) {
+      this.learn(m)
+      this.pendingJoins.delete(m.id)
+      if (m.id === this.me.id) continue
+      if (!this.health.has(m.id)) this.health.set(m.id, this.newHealth(now, NEVER))
+      const h = this.health.get(m.id) as Health
+      if (!this.connected.has(m.id)) {
+        h.lastDial = now
+        this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
+      }
+    }
+    for (const id of [...this.health.keys()]) if (!ids.has(id)) this.health.delete(id)
+    for (const id of [...this.pendingLeaves]) if (!ids.has(id)) this.pendingLeaves.delete(id)
+    for (const m of previous?.members ?? []) {
+      if (!ids.has(m.id) && m.id !== this.me.id) this.removed.set(m.id, { record: m, at: now })
+    }
+    for (const id of ids) this.removed.delete(id)
+    if (this.proposal !== undefined && this.proposal.epoch <= view.id.epoch) this.proposal = undefined
+    this.out.push({ type: 'install', view, previous })
+    // Tell connected processes outside the view who we are now: a joiner whose only contact
+    // was joining too learns of the group, and another group learns of a merge partner.
+    for (const peer of this.connected) if (!ids.has(peer)) this.sendRaw(peer, this.helloMessage(), true)
+  }
+
+  private newHealth (now: number, echo: number): Health {
+    return { lastHeard: now, lastTs: NEVER, echo, dead: false, superseded: false, lastDial: NEVER }
+  }
+
+  // ─── join, leave, merge ──────────────────────────────────────────────────
+
+  private onJoin (from: string, record: MemberRecord, maxEpoch: number, now: number): void {
+    // The joiner speaks for itself; a member may forward a joiner's request.
+    if (record.id !== from && !hasMember(this._view, from)) { this.dropped('spoofed-join'); return }
+    const view = this._view
+    if (view === undefined || this._status !== 'member') return
+    this.maxEpoch = Math.max(this.maxEpoch, maxEpoch)
+    this.learn(record)
+    if (view.members[0]?.id !== this.me.id) {
+      const leader = view.members[0]
+      if (leader !== undefined && from === record.id) this.sendRaw(leader.id, { t: 'join', from: record, maxEpoch }, true)
+      return
+    }
+    const current = view.members.find(m => m.id === record.id)
+    if (current !== undefined && current.incarnation >= record.incarnation) {
+      // Already admitted: it missed the commit.
+      this.sendRaw(record.id, { t: 'commit', epoch: view.id.epoch, members: view.members }, false)
+      return
+    }
+    this.pendingJoins.set(record.id, withJoinEpoch(record, 0))
+    this.proposeIfNeeded(now)
+  }
+
+  private onLeave (from: string, now: number): void {
+    if (!hasMember(this._view, from)) return
+    this.pendingLeaves.add(from)
+    if (this.proposal?.members.some(m => m.id === from) === true) this.proposal = undefined
+    this.proposeIfNeeded(now)
+  }
+
+  private sendLeave (now: number): void {
+    const leader = this._view?.members[0]
+    if (leader === undefined) return
+    this.lastLeaveSent = now
+    this.sendRaw(leader.id, { t: 'leave', epoch: this._view?.id.epoch ?? 0 }, false)
+  }
+
+  private finishLeave (): void {
+    this._status = 'left'
+    this.proposal = undefined
+    this.out.push({ type: 'left' })
+  }
+
+  private onHello (from: string, msg: Extract<ProtocolMessage, { t: 'hello' }>, now: number): void {
+    if (msg.from.id !== from) { this.dropped('spoofed-hello'); return }
+    const current = this._view?.members.find(m => m.id === from)
+    const h = this.health.get(from)
+    if (current !== undefined && h !== undefined && msg.from.incarnation > current.incarnation) {
+      // The process restarted under the same id: the incarnation in our view is gone.
+      h.superseded = true
+      this.declareDead(from, now)
+    }
+    this.learn(msg.from)
+    this.maxEpoch = Math.max(this.maxEpoch, msg.maxEpoch)
+    const theirs = msg.view
+    if (this._status === 'joining') {
+      if (theirs === undefined) { this.joiningPeers.add(from); return }
+      for (const m of theirs.members) this.learn(m)
+      const fresh = this.learned === undefined || theirs.epoch >= this.learned.view.epoch
+      if (fresh) {
+        this.learned = { view: theirs, via: from, at: this.learned?.at ?? now }
+        this.joinAttempt = 0
+        this.sendJoin(now)
+      }
+      return
+    }
+    if (this._status !== 'member' || theirs === undefined) return
+    const view = this._view as View
+    if (theirs.epoch > view.id.epoch && hasMember(view, from)) { this.onNewerView(from, theirs, now); return }
+    if (disjoint(theirs, view)) this.onForeign(theirs, now)
+  }
+
+  /** A settled view newer than ours, from one of our members: adopt it, or learn we were excluded. */
+  private onNewerView (from: string, theirs: ViewSummary, now: number): void {
+    if (this._status !== 'member' && this._status !== 'leaving') return
+    if (theirs.epoch <= this.installedEpoch) return
+    if (theirs.members.some(m => m.id === this.me.id)) {
+      this.install(makeView(theirs.epoch, theirs.members), now)
+    } else if (this._status === 'leaving') {
+      this.finishLeave()
+    } else {
+      this.excluded(from, theirs, now)
+    }
+  }
+
+  private onNotMember (from: string, theirs: ViewSummary, now: number): void {
+    const view = this._view
+    if (view === undefined) return
+    if (theirs.epoch < view.id.epoch && hasMember(view, from)) {
+      // One of our members never installed our view: it lost the commit.
+      this.resendCommit(from, now)
+      return
+    }
+    if (theirs.epoch <= view.id.epoch) return
+    if (!theirs.members.some(m => m.id === from) || theirs.members.some(m => m.id === this.me.id)) return
+    this.onNewerView(from, theirs, now)
+  }
+
+  private replyNotMember (to: string, now: number): void {
+    const view = this._view
+    if (view === undefined || this._status !== 'member' || hasMember(view, to)) return
+    const last = this.lastHelloTo.get(`nm:${to}`) ?? NEVER
+    if (now - last < this.timing.retryIntervalMs) return
+    this.lastHelloTo.set(`nm:${to}`, now)
+    this.sendRaw(to, { t: 'not-member', view: this.summary(view) }, true)
+  }
+
+  /** We were removed from the group (false suspicion, or a pause): rejoin as the youngest. */
+  private excluded (by: string, theirs: ViewSummary, now: number): void {
+    const previous = this._view
+    this.out.push({ type: 'excluded', by, previous })
+    this._view = undefined
+    this._status = 'joining'
+    this.me = withJoinEpoch(this.me, 0)
+    this.health.clear()
+    this.proposal = undefined
+    this.pendingJoins.clear()
+    this.pendingLeaves.clear()
+    this.merge = undefined
+    this.startedAt = now
+    this.learned = { view: theirs, via: by, at: now }
+    this.joinAttempt = 0
+    this.sendJoin(now)
+  }
+
+  private onForeign (theirs: ViewSummary, now: number): void {
+    const view = this._view
+    if (view === undefined || this._status !== 'member' || !disjoint(theirs, view)) return
+    const leader = theirs.members[0]
+    if (leader === undefined) return
+    for (const m of theirs.members) this.learn(m)
+    if (view.members[0]?.id !== this.me.id) {
+      this.sendRaw(view.members[0]?.id ?? '', { t: 'foreign', view: theirs }, true)
+      return
+    }
+    if (mergeWinner(this.summary(view), theirs) === 'mine') {
+      // Make sure the other coordinator knows of us; it asks to merge in.
+      const last = this.lastHelloTo.get(leader.id) ?? NEVER
+      if (now - last >= this.timing.retryIntervalMs) {
+        this.lastHelloTo.set(leader.id, now)
+        this.sendRaw(leader.id, this.helloMessage(), false)
+      }
+    } else if (this.merge === undefined || this.merge.leader !== leader.id) {
+      this.merge = { leader: leader.id, at: now, lastSent: now }
+      this.maxEpoch = Math.max(this.maxEpoch, theirs.epoch)
+      this.sendRaw(leader.id, { t: 'merge', view: this.summary(view) }, false)
+    }
+  }
+
+  private onMerge (from: string, theirs: ViewSummary, now: number): void {
+    const view = this._view
+    if (!theirs.members.some(m => m.id === from)) { this.dropped('spoofed-merge'); return }
+    if (view === undefined || this._status !== 'member' || view.members[0]?.id !== this.me.id) return
+    if (!disjoint(theirs, view) || mergeWinner(this.summary(view), theirs) !== 'mine') return
+    this.maxEpoch = Math.max(this.maxEpoch, theirs.epoch)
+    // The other side joins as the youngest: our coordinator keeps its place (JGroups merge).
+    for (const m of theirs.members) {
+      this.learn(m)
+      this.pendingJoins.set(m.id, withJoinEpoch(m, 0))
+    }
+    this.proposeIfNeeded(now)
+  }
+
+  private onHeartbeat (from: string, epoch: number, ts: number, echo: number, now: number): void {
+    const h = this.health.get(from)
+    if (h === undefined) {
+      this.maxEpoch = Math.max(this.maxEpoch, epoch)
+      this.replyNotMember(from, now)
+      return
+    }
+    h.lastTs = Math.max(h.lastTs, ts)
+    h.echo = Math.max(h.echo, echo)
+    // A member still on an older view lost a commit: installed views are settled, so resend ours.
+    if (this._view !== undefined && epoch < this._view.id.epoch) this.resendCommit(from, now)
+  }
+
+  /** Installed views are settled, so any member may hand its view to one that missed it. */
+  private resendCommit (to: string, now: number): void {
+    const view = this._view
+    if (view === undefined) return
+    const key = `commit:${to}`
+    if (now - (this.lastHelloTo.get(key) ?? NEVER) < this.timing.retryIntervalMs) return
+    this.lastHelloTo.set(key, now)
+    this.sendRaw(to, { t: 'commit', epoch: view.id.epoch, members: view.members }, true)
+  }
+
+  // ─── helpers ─────────────────────────────────────────────────────────────
+
+  private active (): boolean {
+    return this._status === 'member' || this._status === 'leaving'
+  }
+
+  private learn (m: MemberRecord): void {
+    if (m.id === this.me.id) return
+    const prev = this.known.get(m.id)
+    if (prev === undefined || prev.incarnation <= m.incarnation) this.known.set(m.id, m)
+  }
+
+  /**
+   * A member greets with its installed view; a joiner with the group it is joining, so that a
+   * joiner whose only contact is another joiner still finds the group.
+   */
+  private helloMessage (): ProtocolMessage {
+    const view = this._view
+    const summary = view !== undefined && this._status === 'member'
+      ? this.summary(view)
+      : this._status === 'joining' ? this.learned?.view : undefined
+    return { t: 'hello', from: this.me, maxEpoch: this.maxEpoch, ...(summary !== undefined ? { view: summary } : {}) }
+  }
+
+  private summary (view: View): ViewSummary {
+    return { epoch: view.id.epoch, members: view.members }
+  }
+
+  private summaryOrUndefined (): ViewSummary | undefined {
+    return this._view === undefined ? undefined : this.summary(this._view)
+  }
+
+  private sendRaw (to: string, msg: ProtocolMessage, onlyIfConnected: boolean): void {
+    if (to === this.me.id || to === '') return
+    const addrs = this.known.get(to)?.addrs ?? []
+    this.out.push({ type: 'send', to, msg, addrs, onlyIfConnected })
+  }
+
+  private dropped (reason: string): Effect[] {
+    this.out.push({ type: 'drop', reason })
+    return this.flush()
+  }
+
+  private flush (): Effect[] {
+    const out = this.out
+    this.out = []
+    return out
+  }
+}
+
+function disjoint (a: ViewSummary, b: View): boolean {
+  const ids = new Set(b.members.map(m => m.id))
+  return a.members.every(m => !ids.has(m.id))
+}
+
+function sameRecordContent (a: MemberRecord | undefined, b: MemberRecord): boolean {
+  if (a === undefined) return false
+  return a.name === b.name && a.incarnation === b.incarnation &&
+    JSON.stringify(a.addrs) === JSON.stringify(b.addrs) && JSON.stringify(a.meta) === JSON.stringify(b.meta)
+}
+
+/**
+ * Which of two disjoint groups absorbs the other after a partition heals: the larger one;
+ * on a tie, the one whose coordinator has the lower id. Deterministic, so both coordinators
+ * reach the same answer without talking.
+ */
+export function mergeWinner (mine: ViewSummary, theirs: ViewSummary): 'mine' | 'theirs' {
+  if (mine.members.length !== theirs.members.length) return mine.members.length > theirs.members.length ? 'mine' : 'theirs'
+  const a = mine.members[0]?.id ?? ''
+  const b = theirs.members[0]?.id ?? ''
+  return a <= b ? 'mine' : 'theirs'
+}

@@ -1,0 +1,47 @@
+/**
+ * The transport contract: what the cluster shell needs from a network.
+ *
+ * Two channels:
+ *  - direct: ordered, reliable frames to one peer over one persistent stream per peer
+ *    (join, view agreement, heartbeats, point-to-point user messages);
+ *  - group: one-to-all frames on the cluster's topic (user broadcasts).
+ *
+ * Frames are opaque bytes here; encoding and validation live in `codec.ts`.
+ * Implementations never throw out of event handlers and never reject unhandled:
+ * every failure is reported through `TransportHandlers`.
+ */
+
+/** Callbacks a transport invokes. They are called serially, never concurrently. */
+export interface TransportHandlers {
+  /** A direct stream to `peer` is open (we dialled it, or it dialled us). */
+  onConnected(peer: string): void
+  /** The last connection to `peer` closed. */
+  onDisconnected(peer: string): void
+  /** A dial we asked for failed (refused, timed out, or the handshake failed). `peer` is set when the dial named a peer id. */
+  onDialFailed(target: { peer?: string, address?: string }, reason: string): void
+  /** A frame arrived on the direct stream from `peer`. */
+  onDirect(peer: string, frame: Uint8Array): void
+  /** A frame arrived on the group topic, published by `peer` (signed by it). */
+  onGroup(peer: string, frame: Uint8Array): void
+}
+
+export interface Transport {
+  /** This node's peer id (also the member id). Available after `start()`. */
+  readonly id: string
+  /** Addresses others can dial, each ending in `/p2p/<id>`. Available after `start()`. */
+  readonly addresses: readonly string[]
+  start(handlers: TransportHandlers): Promise<void>
+  /** Closes every connection, stream, timer and socket. Idempotent. */
+  stop(): Promise<void>
+  /**
+   * Queues `frame` on the direct stream to `peer`, opening a connection first if needed
+   * (using `addresses`, or addresses learned earlier). With `onlyIfConnected`, drops the
+   * frame instead of dialling. Never throws; failures surface as `onDialFailed`.
+   */
+  send(peer: string, frame: Uint8Array, opts?: { addresses?: readonly string[], onlyIfConnected?: boolean }): void
+  /** Publishes `frame` on the group topic. Never throws. */
+  publish(frame: Uint8Array): void
+  /** Ensures a connection (and direct stream) to a peer or to a bare address (a seed, `/ip4/…/tcp/…`). */
+  dial(target: { peer?: string, addresses: readonly string[] }): void
+  isConnected(peer: string): boolean
+}
