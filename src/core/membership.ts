@@ -212,7 +212,12 @@ export class Membership {
     this.sendRaw(peer, this.helloMessage(), false)
     this.lastHelloTo.set(peer, now)
     const h = this.health.get(peer)
-    if (h !== undefined) this.heardFrom(peer, h, now)
+    if (h !== undefined && this._view !== undefined) {
+      this.heardFrom(peer, h, now)
+      // Start the echo exchange now: the lease needs it, and the install-time heartbeat was
+      // dropped if this connection did not exist yet.
+      this.sendRaw(peer, { t: 'hb', epoch: this._view.id.epoch, ts: now, echo: h.lastTs }, true)
+    }
     return this.flush()
   }
 
@@ -326,15 +331,7 @@ export class Membership {
     const view = this._view
     if (view === undefined) return
     const t = this.timing
-    if (now - this.lastHeartbeat >= t.heartbeatIntervalMs) {
-      this.lastHeartbeat = now
-      for (const m of view.members) {
-        if (m.id === this.me.id) continue
-        const h = this.health.get(m.id)
-        if (h === undefined || h.dead) continue
-        this.sendRaw(m.id, { t: 'hb', epoch: view.id.epoch, ts: now, echo: h.lastTs }, true)
-      }
-    }
+    if (now - this.lastHeartbeat >= t.heartbeatIntervalMs) this.heartbeatAll(now)
     for (const m of view.members) {
       if (m.id === this.me.id) continue
       const h = this.health.get(m.id)
@@ -372,6 +369,18 @@ export class Membership {
     }
     this.proposeIfNeeded(now)
     this.tickCoordinatorChores(now)
+  }
+
+  private heartbeatAll (now: number): void {
+    const view = this._view
+    if (view === undefined) return
+    this.lastHeartbeat = now
+    for (const m of view.members) {
+      if (m.id === this.me.id) continue
+      const h = this.health.get(m.id)
+      if (h === undefined || h.dead) continue
+      this.sendRaw(m.id, { t: 'hb', epoch: view.id.epoch, ts: now, echo: h.lastTs }, true)
+    }
   }
 
   private tickCoordinatorChores (now: number): void {
@@ -641,6 +650,8 @@ export class Membership {
     for (const id of ids) this.removed.delete(id)
     if (this.proposal !== undefined && this.proposal.epoch <= view.id.epoch) this.proposal = undefined
     this.out.push({ type: 'install', view, previous })
+    // New members need our timestamps to echo (the lease), and everyone learns the epoch.
+    this.heartbeatAll(now)
     // Tell connected processes outside the view who we are now: a joiner whose only contact
     // was joining too learns of the group, and another group learns of a merge partner.
     for (const peer of this.connected) if (!ids.has(peer)) this.sendRaw(peer, this.helloMessage(), true)
@@ -714,6 +725,11 @@ export class Membership {
         this.learned = { view: theirs, via: from, at: this.learned?.at ?? now }
         this.joinAttempt = 0
         this.sendJoin(now)
+        // Connect to the whole group now, so the full mesh (and the heartbeat echoes a
+        // successor's lease needs) exists by the time we are admitted, not after.
+        for (const m of theirs.members) {
+          if (m.id !== this.me.id && !this.connected.has(m.id)) this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
+        }
       }
       return
     }
@@ -818,11 +834,23 @@ export class Membership {
     const h = this.health.get(from)
     if (h === undefined) {
       this.maxEpoch = Math.max(this.maxEpoch, epoch)
-      this.replyNotMember(from, now)
+      if (this._status === 'joining' && epoch > this.installedEpoch) {
+        // Only members get heartbeats: we were admitted and lost the commit. Our older epoch
+        // in reply makes the sender resend it.
+        this.sendRaw(from, { t: 'hb', epoch: this.installedEpoch, ts: now, echo: NEVER }, true)
+      } else {
+        this.replyNotMember(from, now)
+      }
       return
     }
+    const first = h.lastTs === NEVER
     h.lastTs = Math.max(h.lastTs, ts)
     h.echo = Math.max(h.echo, echo)
+    // Answer a new member's first heartbeat at once: any of us may have to coordinate next
+    // (a graceful handover), and the lease needs its echo, not one a heartbeat period later.
+    if (first && this._view !== undefined) {
+      this.sendRaw(from, { t: 'hb', epoch: this._view.id.epoch, ts: now, echo: h.lastTs }, true)
+    }
     // A member still on an older view lost a commit: installed views are settled, so resend ours.
     if (this._view !== undefined && epoch < this._view.id.epoch) this.resendCommit(from, now)
   }
@@ -850,12 +878,12 @@ export class Membership {
   }
 
   /**
-   * A member greets with its installed view; a joiner with the group it is joining, so that a
-   * joiner whose only contact is another joiner still finds the group.
+   * A member (also one that is leaving) greets with its installed view; a joiner with the group
+   * it is joining, so that a joiner whose only contact is another joiner still finds the group.
    */
   private helloMessage (): ProtocolMessage {
     const view = this._view
-    const summary = view !== undefined && this._status === 'member'
+    const summary = view !== undefined && (this._status === 'member' || this._status === 'leaving')
       ? this.summary(view)
       : this._status === 'joining' ? this.learned?.view : undefined
     return { t: 'hello', from: this.me, maxEpoch: this.maxEpoch, ...(summary !== undefined ? { view: summary } : {}) }

@@ -38,6 +38,7 @@ export interface SimNode {
   readonly backlog: Array<() => void>
   readonly seeds: readonly string[]
   left: boolean
+  lastSeedDial: number
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
@@ -76,7 +77,7 @@ export class Simulation {
       hasSeeds: seeds.length > 0,
       random: this.random
     })
-    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false }
+    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now }
     this.nodes.set(id, node)
     this.apply(node, core.start(this.now))
     let pending = seeds.length
@@ -199,7 +200,15 @@ export class Simulation {
 
   private tickLoop (node: SimNode): void {
     if (node.state === 'crashed' || node.left) return
-    if (node.state === 'up') this.apply(node, node.core.tick(this.now))
+    if (node.state === 'up') {
+      this.apply(node, node.core.tick(this.now))
+      // As the shell does: re-dial seeds while joining or alone (a failed dial is not retried).
+      const alone = node.core.status === 'joining' || node.core.view?.members.length === 1
+      if (alone && this.now - node.lastSeedDial >= this.timing.discoveryIntervalMs) {
+        node.lastSeedDial = this.now
+        for (const seed of node.seeds) if (seed !== node.id) this.connect(node.id, seed)
+      }
+    }
     this.after(this.timing.tickIntervalMs, () => this.tickLoop(node))
   }
 

@@ -1,0 +1,36 @@
+/** The `conclave` command: dispatches to subcommands. */
+import '../polyfill.js'
+import { runMember } from './member-command.js'
+import { UsageError } from './usage.js'
+
+const HELP = `conclave — agree on a coordinator among peer processes, with no lock store
+
+Usage:
+  conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
+  conclave <command> --help
+
+Commands:
+  member    run a cluster member and print its view changes
+`
+
+async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(HELP)
+      return 0
+    case 'member':
+      return await runMember(rest)
+    default:
+      throw new UsageError(`unknown command "${command}"; commands: member (see conclave --help)`)
+  }
+}
+
+main(process.argv.slice(2)).then(code => { process.exitCode = code }, (err: unknown) => {
+  const message = err instanceof Error ? err.message : String(err)
+  process.stderr.write(`conclave: ${message}\n`)
+  process.exitCode = err instanceof UsageError || (err instanceof Error && 'option' in err) ? 2 : 1
+})

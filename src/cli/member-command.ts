@@ -1,0 +1,111 @@
+/**
+ * `conclave member`: runs one member until SIGTERM/SIGINT, then leaves gracefully.
+ * With `--json`, prints one JSON object per line (each with `type` and `ts`, Unix ms) for
+ * scripts and benchmarks; without it, readable lines for people.
+ */
+import { parseArgs } from 'node:util'
+import { Member } from '../member.js'
+import type { View } from '../core/view.js'
+import { UsageError } from './usage.js'
+import { wallClockMs } from '../clock.js'
+
+export const MEMBER_HELP = `Usage: conclave member --cluster <name> [options]
+
+Runs a cluster member and prints its view changes until SIGTERM or SIGINT,
+then leaves the group gracefully (the successor takes over at once) and exits 0.
+
+Options:
+  --cluster <name>      cluster to join (required); letters, digits, . _ -
+  --listen <host:port>  address to listen on (default 127.0.0.1:0, a free port)
+  --seed <host:port>    a member to join through; repeat for several. Without
+                        seeds, or when none answers, this member founds the group
+  --name <name>         name shown in views (default <hostname>-<pid>)
+  --json                one JSON object per line on stdout:
+                          {"type":"ready","ts":…,"id":…,"name":…,"listen":[…]}
+                          {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…}
+                          {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
+                          {"type":"suspect"|"refuted"|"excluded",…}
+                          {"type":"left","ts":…}
+  -h, --help            show this help
+`
+
+export async function runMember (args: string[]): Promise<number> {
+  let values
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        cluster: { type: 'string' },
+        listen: { type: 'string' },
+        seed: { type: 'string', multiple: true },
+        name: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false }
+      },
+      strict: true,
+      allowPositionals: false
+    }))
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err))
+  }
+  if (values.help === true) {
+    process.stdout.write(MEMBER_HELP)
+    return 0
+  }
+  if (values.cluster === undefined) throw new UsageError('--cluster <name> is required (see conclave member --help)')
+  const json = values.json === true
+  const member = new Member({
+    cluster: values.cluster,
+    listen: values.listen ?? '127.0.0.1:0',
+    seeds: values.seed ?? [],
+    ...(values.name !== undefined ? { name: values.name } : {})
+  })
+  // Lines produced while starting (a founder's first view) wait until "ready" is printed.
+  let held: string[] | undefined = []
+  const out = (obj: Record<string, unknown>, text: string): void => {
+    const line = json ? JSON.stringify({ ts: wallClockMs(), ...obj }) + '\n' : `${new Date().toISOString()} ${text}\n`
+    if (held !== undefined && obj.type !== 'ready') held.push(line)
+    else process.stdout.write(line)
+  }
+  const nameOf = (id: string): string => member.view?.members.find(m => m.id === id)?.name ?? id
+  const names = (view: View): string => view.members.map(m => `${m.name}${m.id === member.id ? ' (me)' : ''}`).join(', ')
+
+  member.on('view', change => {
+    const { view } = change
+    out({
+      type: 'view',
+      epoch: view.id.epoch,
+      coordinator: view.id.coordinator,
+      members: view.members.map(m => ({ id: m.id, name: m.name })),
+      self: member.id,
+      isCoordinator: change.isCoordinator
+    }, `view ${view.id.epoch}: [${names(view)}] coordinator ${view.members[0]?.name}` +
+      (change.isCoordinator ? ' — this member coordinates' : '') +
+      (change.joined.length > 0 && change.previous !== undefined ? `; joined ${change.joined.map(m => m.name).join(', ')}` : '') +
+      (change.left.length > 0 ? `; gone ${change.left.map(m => m.name).join(', ')}` : ''))
+  })
+  member.on('coordinator', c => out({ type: 'coordinator', isCoordinator: c.isCoordinator, epoch: c.epoch },
+    c.isCoordinator ? `now coordinator (epoch ${c.epoch})` : 'no longer coordinator'))
+  member.on('suspect', s => out({ type: 'suspect', id: s.id, reason: s.reason }, `suspecting ${nameOf(s.id)} (${s.reason === 'disconnect' ? 'connection closed' : 'silent'})`))
+  member.on('refuted', s => out({ type: 'refuted', id: s.id }, `${nameOf(s.id)} is alive after all`))
+  member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
+
+  await member.start()
+  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses },
+    `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}`)
+  for (const line of held ?? []) process.stdout.write(line)
+  held = undefined
+
+  await new Promise<void>(resolve => {
+    const onSignal = (): void => {
+      process.off('SIGTERM', onSignal)
+      process.off('SIGINT', onSignal)
+      resolve()
+    }
+    process.on('SIGTERM', onSignal)
+    process.on('SIGINT', onSignal)
+  })
+  await member.stop()
+  out({ type: 'left' }, 'left the group')
+  return 0
+}

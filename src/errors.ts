@@ -1,0 +1,58 @@
+/**
+ * Named errors with stable codes (after undici and libp2p's errors.ts). They are thrown only at
+ * API boundaries; input from the network never throws — it is dropped and counted.
+ */
+
+export class ConclaveError extends Error {
+  readonly code: string
+  constructor (message: string, code: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'ConclaveError'
+    this.code = code
+  }
+}
+
+/** An option had a value of the wrong kind or out of range. */
+export class InvalidOptionError extends ConclaveError {
+  readonly option: string
+  readonly expected: string
+  readonly received: unknown
+  constructor (option: string, expected: string, received: unknown) {
+    super(`invalid option "${option}": expected ${expected}, received ${describe(received)}`, 'ERR_INVALID_OPTION')
+    this.name = 'InvalidOptionError'
+    this.option = option
+    this.expected = expected
+    this.received = received
+  }
+}
+
+/** The member is not running (not started yet, or stopped). */
+export class NotRunningError extends ConclaveError {
+  constructor (operation: string) {
+    super(`cannot ${operation}: the member is not running`, 'ERR_NOT_RUNNING')
+    this.name = 'NotRunningError'
+  }
+}
+
+/** A payload could not be encoded or is larger than `maxMessageBytes`. */
+export class MessageTooLargeError extends ConclaveError {
+  constructor (size: number, limit: number) {
+    super(`message of ${size} bytes exceeds maxMessageBytes (${limit})`, 'ERR_MESSAGE_TOO_LARGE')
+    this.name = 'MessageTooLargeError'
+  }
+}
+
+/** A wait ended by its timeout. */
+export class TimeoutError extends ConclaveError {
+  constructor (what: string, ms: number) {
+    super(`${what} did not happen within ${ms} ms`, 'ERR_TIMEOUT')
+    this.name = 'TimeoutError'
+  }
+}
+
+export function describe (value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value)
+  if (value === null || value === undefined || typeof value !== 'object') return String(value)
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  return 'an object'
+}

@@ -1,0 +1,398 @@
+/**
+ * The shell around the membership core: the one place that owns a timer, the transport, the
+ * codec and event dispatch. It feeds the core time, messages and connection changes, and
+ * carries out the effects the core returns.
+ *
+ * Event contract: listeners are called serially, in the order the core produced the changes,
+ * never concurrently and never re-entrantly with the core. A listener that throws does not
+ * corrupt the member: the error is rethrown on a later tick, as an uncaught exception.
+ */
+import { EventEmitter, on } from 'node:events'
+import { performance } from 'node:perf_hooks'
+import { randomInt } from 'node:crypto'
+import { Membership, type Effect } from './core/membership.js'
+import { diffMembers, type View } from './core/view.js'
+import type { MemberRecord } from './core/member.js'
+import { Codec, type DropReason } from './transport/codec.js'
+import type { Transport, TransportHandlers } from './transport/transport.js'
+import { createLibp2pTransport } from './transport/libp2p.js'
+import { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
+import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
+
+export interface ViewChange {
+  readonly view: View
+  readonly previous: View | undefined
+  readonly joined: readonly MemberRecord[]
+  readonly left: readonly MemberRecord[]
+  /** Whether this member coordinates this view. */
+  readonly isCoordinator: boolean
+}
+
+export interface CoordinatorChange {
+  readonly isCoordinator: boolean
+  /** The view's epoch at the change: a fencing token while coordinating. */
+  readonly epoch: number
+  readonly view: View | undefined
+}
+
+export interface Message {
+  readonly from: string
+  readonly payload: unknown
+  /** `direct` for `send()`, `group` for `broadcast()`. */
+  readonly channel: 'direct' | 'group'
+}
+
+export interface MemberEvents {
+  /** A new view was installed. */
+  view: [ViewChange]
+  /** This member started or stopped coordinating. */
+  coordinator: [CoordinatorChange]
+  /** An application message from another member. */
+  message: [Message]
+  /** A member is suspected (silence or closed connection) and being verified. */
+  suspect: [{ readonly id: string, readonly reason: 'silence' | 'disconnect' }]
+  /** A suspicion was disproved: the member answered. */
+  refuted: [{ readonly id: string }]
+  /** This member was removed from the group (a false suspicion or a pause) and is rejoining. */
+  excluded: [{ readonly by: string, readonly previous: View | undefined }]
+  /** Input from the network was dropped. */
+  dropped: [{ readonly reason: string, readonly from: string | undefined }]
+  /** The member left the group and closed its transport. */
+  stopped: []
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void
+
+export interface MemberInit {
+  /** Builds the transport; defaults to libp2p. For tests and alternative networks. */
+  readonly transport?: (options: ResolvedOptions, onDrop: (reason: string) => void) => Transport
+  /** Monotonic milliseconds; defaults to `performance.now()`. */
+  readonly clock?: () => number
+  /** Distinguishes restarts under the same id; defaults to the wall-clock start time. */
+  readonly incarnation?: number
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
+
+export class Member {
+  readonly options: ResolvedOptions
+  private readonly emitter = new EventEmitter()
+  private readonly clock: () => number
+  private readonly codec: Codec
+  private readonly transport: Transport
+  private readonly incarnation: number
+  private core: Membership | undefined
+  private state: State = 'new'
+  private timer: NodeJS.Timeout | undefined
+  private wasCoordinator = false
+  private lastSeedDial = Number.NEGATIVE_INFINITY
+  private seedFailures = new Set<string>()
+  private leftWaiter: (() => void) | undefined
+  private stopping: Promise<void> | undefined
+  private busy = false
+  private readonly pending: Array<() => void> = []
+  /** Counts of dropped input by reason. */
+  readonly dropped: Record<string, number> = {}
+
+  constructor (options: MemberOptions, init: MemberInit = {}) {
+    this.options = resolveOptions(options)
+    this.clock = init.clock ?? (() => performance.now())
+    this.incarnation = init.incarnation ?? Date.now()
+    this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
+    const onDrop = (reason: string): void => this.countDrop(reason, undefined)
+    this.transport = init.transport !== undefined
+      ? init.transport(this.options, onDrop)
+      : createLibp2pTransport({ cluster: this.options.cluster, listen: [...this.options.listen], maxFrameBytes: this.options.maxMessageBytes, onDrop })
+    this.emitter.setMaxListeners(0)
+  }
+
+  /** This member's id (its libp2p peer id). Available once started. */
+  get id (): string { return this.transport.id }
+  get name (): string { return this.options.name }
+  /** Addresses other members dial, each ending in `/p2p/<id>`. */
+  get addresses (): readonly string[] { return this.transport.addresses }
+  /** The installed view: settled, agreed by all its members. Undefined while joining. */
+  get view (): View | undefined { return this.core?.view }
+  /** Whether this member coordinates now: computed against the clock at the call (lease). */
+  get isCoordinator (): boolean { return this.core?.isCoordinator(this.clock()) ?? false }
+  /** The epoch of the installed view, or 0 while joining. */
+  get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
+  get running (): boolean { return this.state === 'running' }
+
+  on<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
+    this.emitter.on(event, listener as Listener<unknown[]>)
+    return this
+  }
+
+  once<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
+    this.emitter.once(event, listener as Listener<unknown[]>)
+    return this
+  }
+
+  off<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
+    this.emitter.off(event, listener as Listener<unknown[]>)
+    return this
+  }
+
+  /** Starts listening, then joins through the seeds (or founds the group without seeds). Idempotent. */
+  async start (): Promise<void> {
+    if (this.state !== 'new') return
+    this.state = 'starting'
+    const handlers: TransportHandlers = {
+      onConnected: peer => this.feed(now => this.core?.connectedTo(peer, now)),
+      onDisconnected: peer => this.feed(now => this.core?.disconnectedFrom(peer, now)),
+      onDialFailed: (target, _reason) => this.onDialFailed(target),
+      onDirect: (peer, frame) => this.onFrame(peer, frame, 'direct'),
+      onGroup: (peer, frame) => this.onFrame(peer, frame, 'group')
+    }
+    await this.transport.start(handlers)
+    const self: MemberRecord = {
+      id: this.transport.id,
+      name: this.options.name,
+      incarnation: this.incarnation,
+      joinEpoch: 0,
+      addrs: [...this.transport.addresses],
+      meta: this.options.metadata
+    }
+    const seeds = this.seedAddresses()
+    this.core = new Membership({ self, timing: this.options.timing, hasSeeds: seeds.length > 0, random: () => randomInt(0, 2 ** 31) / 2 ** 31 })
+    this.state = 'running'
+    this.feed(now => this.core?.start(now))
+    this.dialSeeds(this.clock())
+    this.timer = setInterval(() => this.onTick(), this.options.timing.tickIntervalMs)
+  }
+
+  /**
+   * Leaves gracefully: the group installs a view without this member (so a successor
+   * coordinates at once), then the transport closes. Bounded by `leaveTimeoutMs`. Idempotent.
+   */
+  async stop (): Promise<void> {
+    if (this.stopping !== undefined) return await this.stopping
+    this.stopping = this.doStop()
+    return await this.stopping
+  }
+
+  /** Sends `payload` to one member over its direct stream. */
+  send (memberId: string, payload: unknown): void {
+    const frame = this.encodeUser(payload, 'send')
+    const addrs = this.view?.members.find(m => m.id === memberId)?.addrs ?? []
+    this.transport.send(memberId, frame, { addresses: addrs })
+  }
+
+  /** Publishes `payload` to every other member on the cluster's topic. */
+  broadcast (payload: unknown): void {
+    this.transport.publish(this.encodeUser(payload, 'broadcast'))
+  }
+
+  /** Resolves with the first view (the current one included) that satisfies `predicate`. */
+  async waitForView (predicate: (view: View) => boolean, opts: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<View> {
+    const current = this.view
+    if (current !== undefined && predicate(current)) return current
+    const signals = [opts.signal, opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined)
+    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined
+    return await new Promise<View>((resolve, reject) => {
+      const done = (): void => { this.off('view', onView); signal?.removeEventListener('abort', onAbort) }
+      const onView = (change: ViewChange): void => {
+        if (!predicate(change.view)) return
+        done()
+        resolve(change.view)
+      }
+      const onAbort = (): void => {
+        done()
+        const reason: unknown = signal?.reason
+        reject(opts.timeoutMs !== undefined && reason instanceof DOMException && reason.name === 'TimeoutError'
+          ? new TimeoutError('the awaited view', opts.timeoutMs)
+          : reason)
+      }
+      if (signal?.aborted === true) { onAbort(); return }
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.on('view', onView)
+    })
+  }
+
+  /** Every view change from now on, until `signal` aborts or the member stops. */
+  views (opts: { signal?: AbortSignal } = {}): AsyncIterable<ViewChange> {
+    return this.iterate('view', opts.signal)
+  }
+
+  /** Every application message from now on, until `signal` aborts or the member stops. */
+  messages (opts: { signal?: AbortSignal } = {}): AsyncIterable<Message> {
+    return this.iterate('message', opts.signal)
+  }
+
+  // ─── internals ───────────────────────────────────────────────────────────
+
+  private async * iterate<E extends 'view' | 'message'>(event: E, signal: AbortSignal | undefined): AsyncGenerator<MemberEvents[E][0]> {
+    const stopped = new AbortController()
+    const onStopped = (): void => stopped.abort()
+    this.once('stopped', onStopped)
+    const combined = signal === undefined ? stopped.signal : AbortSignal.any([signal, stopped.signal])
+    try {
+      for await (const args of on(this.emitter, event, { signal: combined })) {
+        yield (args as MemberEvents[E])[0]
+      }
+    } catch (err) {
+      if (!combined.aborted) throw err
+    } finally {
+      this.off('stopped', onStopped)
+    }
+  }
+
+  private async doStop (): Promise<void> {
+    if (this.state === 'new' || this.state === 'stopped') { this.state = 'stopped'; return }
+    if (this.state === 'starting') await new Promise(resolve => setImmediate(resolve))
+    this.state = 'stopping'
+    const core = this.core
+    if (core !== undefined && core.status !== 'left') {
+      let timeout: NodeJS.Timeout | undefined
+      const left = new Promise<void>(resolve => {
+        this.leftWaiter = resolve
+        timeout = setTimeout(resolve, this.options.leaveTimeoutMs)
+      })
+      this.feed(now => core.leave(now))
+      await left
+      clearTimeout(timeout)
+      // Let the final commit leave the socket buffers before the connections close.
+      await new Promise(resolve => setTimeout(resolve, 20))
+    }
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    this.setCoordinator(false)
+    await this.transport.stop()
+    this.state = 'stopped'
+    this.emit('stopped')
+  }
+
+  private onTick (): void {
+    const now = this.clock()
+    this.feed(n => this.core?.tick(n))
+    const core = this.core
+    // Trap 6: a failed seed dial is not retried by libp2p; re-dial while we have no group.
+    if (core !== undefined && (core.status === 'joining' || core.view?.members.length === 1) &&
+        now - this.lastSeedDial >= this.options.timing.discoveryIntervalMs) {
+      this.dialSeeds(now)
+    }
+  }
+
+  private seedAddresses (): string[] {
+    const own = this.transport.addresses
+    // A shared seed list usually names this member too: do not dial ourselves.
+    return this.options.seeds.filter(seed => !own.some(a => a === seed || a.startsWith(`${seed}/p2p/`)))
+  }
+
+  private dialSeeds (now: number): void {
+    this.lastSeedDial = now
+    this.seedFailures.clear()
+    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] })
+  }
+
+  private onDialFailed (target: { peer?: string, address?: string }): void {
+    if (target.peer !== undefined) {
+      const peer = target.peer
+      this.feed(now => this.core?.dialFailed(peer, now))
+      return
+    }
+    if (target.address === undefined) return
+    this.seedFailures.add(target.address)
+    const seeds = this.seedAddresses()
+    if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.feed(now => this.core?.seedsUnreachable(now))
+  }
+
+  private onFrame (peer: string, frame: Uint8Array, channel: 'direct' | 'group'): void {
+    if (this.state !== 'running' && this.state !== 'stopping') return
+    const decoded = this.codec.decode(frame)
+    if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
+    const msg = decoded.msg
+    if (msg.t === 'user') {
+      this.emit('message', { from: peer, payload: msg.payload, channel })
+      return
+    }
+    // Protocol messages travel only on the direct stream, where the sender is authenticated.
+    if (channel !== 'direct') { this.countDrop('protocol-on-group' as DropReason, peer); return }
+    this.feed(now => this.core?.receive(peer, msg, now))
+  }
+
+  /** Runs one core input and carries out its effects; inputs that arrive meanwhile queue. */
+  private feed (input: (now: number) => Effect[] | undefined): void {
+    if (this.core === undefined || this.state === 'stopped') return
+    this.pending.push(() => {
+      const effects = input(this.clock()) ?? []
+      for (const e of effects) this.carryOut(e)
+      this.setCoordinator(this.core?.isCoordinator(this.clock()) ?? false)
+    })
+    if (this.busy) return
+    this.busy = true
+    try {
+      for (let job = this.pending.shift(); job !== undefined; job = this.pending.shift()) job()
+    } finally {
+      this.busy = false
+    }
+  }
+
+  private carryOut (e: Effect): void {
+    switch (e.type) {
+      case 'send':
+        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected })
+        break
+      case 'dial':
+        this.transport.dial({ peer: e.peer, addresses: e.addrs })
+        break
+      case 'install': {
+        const { joined, left } = diffMembers(e.previous, e.view)
+        const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
+        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator })
+        break
+      }
+      case 'excluded':
+        this.emit('excluded', { by: e.by, previous: e.previous })
+        break
+      case 'suspect':
+        this.emit('suspect', { id: e.peer, reason: e.reason })
+        break
+      case 'refuted':
+        this.emit('refuted', { id: e.peer })
+        break
+      case 'left':
+        this.leftWaiter?.()
+        break
+      case 'drop':
+        this.countDrop(e.reason, undefined)
+        break
+      case 'dead':
+        break
+    }
+  }
+
+  private setCoordinator (now: boolean): void {
+    if (now === this.wasCoordinator) return
+    this.wasCoordinator = now
+    this.emit('coordinator', { isCoordinator: now, epoch: this.epoch, view: this.view })
+  }
+
+  private encodeUser (payload: unknown, operation: string): Uint8Array {
+    if (this.state !== 'running') throw new NotRunningError(operation)
+    const frame = this.codec.encode({ t: 'user', payload })
+    if (frame.byteLength > this.options.maxMessageBytes) throw new MessageTooLargeError(frame.byteLength, this.options.maxMessageBytes)
+    return frame
+  }
+
+  private countDrop (reason: string, from: string | undefined): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+    this.emit('dropped', { reason, from })
+  }
+
+  private emit<E extends keyof MemberEvents>(event: E, ...args: MemberEvents[E]): void {
+    try {
+      this.emitter.emit(event, ...args)
+    } catch (err) {
+      setImmediate(() => { throw err })
+    }
+  }
+}
+
+/** Creates and starts a member. */
+export async function createMember (options: MemberOptions, init?: MemberInit): Promise<Member> {
+  const member = new Member(options, init)
+  await member.start()
+  return member
+}

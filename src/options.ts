@@ -1,0 +1,115 @@
+/**
+ * Member options: one documented place, with defaults and validation that names the option,
+ * what was expected and what came (InvalidOptionError).
+ */
+import { hostname } from 'node:os'
+import { isIP } from 'node:net'
+import { InvalidOptionError } from './errors.js'
+import { DEFAULT_TIMING, type Timing } from './core/timing.js'
+import type { Metadata } from './core/member.js'
+
+export interface MemberOptions {
+  /** Cluster name: members of different clusters never join each other. Letters, digits, `.`, `_`, `-`; 1–64. */
+  cluster: string
+  /** Where to listen: `host:port` or a multiaddr, one or several. Port 0 picks a free port. @default '127.0.0.1:0' */
+  listen?: string | readonly string[]
+  /** Addresses of members to join through: `host:port` or multiaddrs. Without seeds, a member founds its group at once. @default [] */
+  seeds?: readonly string[]
+  /** Human-readable name shown in views and logs. @default `<hostname>-<pid>` */
+  name?: string
+  /** Application metadata published with this member's record. Values: string, number or boolean. @default {} */
+  metadata?: Metadata
+  /** Failure-detection and agreement timings; see core/timing.ts for each and the lease margin. */
+  timing?: Partial<Timing>
+  /** Largest frame accepted or sent, in bytes; larger input is dropped and counted. @default 1048576 */
+  maxMessageBytes?: number
+  /** How long `stop()` waits for the group to acknowledge the leave before closing anyway. @default 2000 */
+  leaveTimeoutMs?: number
+}
+
+export interface ResolvedOptions {
+  readonly cluster: string
+  readonly listen: readonly string[]
+  readonly seeds: readonly string[]
+  readonly name: string
+  readonly metadata: Metadata
+  readonly timing: Timing
+  readonly maxMessageBytes: number
+  readonly leaveTimeoutMs: number
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
+
+export function resolveOptions (input: MemberOptions): ResolvedOptions {
+  if (typeof input !== 'object' || input === null) throw new InvalidOptionError('options', 'an object', input)
+  const { cluster } = input
+  if (typeof cluster !== 'string' || !CLUSTER_NAME.test(cluster)) {
+    throw new InvalidOptionError('cluster', '1–64 letters, digits, ".", "_" or "-"', cluster)
+  }
+  const listenIn = input.listen ?? '127.0.0.1:0'
+  const listenList = typeof listenIn === 'string' ? [listenIn] : listenIn
+  if (!Array.isArray(listenList) || listenList.length === 0) throw new InvalidOptionError('listen', 'an address or a non-empty array of addresses', listenIn)
+  const listen = listenList.map((a, i) => toMultiaddr(a, `listen[${i}]`, true))
+  const seedsIn = input.seeds ?? []
+  if (!Array.isArray(seedsIn)) throw new InvalidOptionError('seeds', 'an array of "host:port" or multiaddr strings', seedsIn)
+  const seeds = seedsIn.map((a, i) => toMultiaddr(a, `seeds[${i}]`, false))
+  const name = input.name ?? `${hostname()}-${process.pid}`
+  if (typeof name !== 'string' || name.length === 0 || name.length > 128) throw new InvalidOptionError('name', 'a string of 1–128 characters', name)
+  const metadata = input.metadata ?? {}
+  validateMetadata(metadata)
+  const timing = resolveTiming(input.timing ?? {})
+  const maxMessageBytes = input.maxMessageBytes ?? 1024 * 1024
+  if (!Number.isInteger(maxMessageBytes) || maxMessageBytes < 1024 || maxMessageBytes > 64 * 1024 * 1024) {
+    throw new InvalidOptionError('maxMessageBytes', 'an integer from 1024 to 67108864', maxMessageBytes)
+  }
+  const leaveTimeoutMs = input.leaveTimeoutMs ?? 2000
+  positive('leaveTimeoutMs', leaveTimeoutMs)
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs }
+}
+
+export function resolveTiming (partial: Partial<Timing>): Timing {
+  if (typeof partial !== 'object' || partial === null) throw new InvalidOptionError('timing', 'an object', partial)
+  for (const key of Object.keys(partial)) {
+    if (!(key in DEFAULT_TIMING)) throw new InvalidOptionError(`timing.${key}`, `one of ${Object.keys(DEFAULT_TIMING).join(', ')}`, key)
+  }
+  const t: Timing = { ...DEFAULT_TIMING, ...partial }
+  for (const [key, value] of Object.entries(t)) positive(`timing.${key}`, value)
+  if (t.leaseMs >= t.suspectAfterMs + t.verifyTimeoutMs) {
+    throw new InvalidOptionError('timing.leaseMs', `less than suspectAfterMs + verifyTimeoutMs (${t.suspectAfterMs + t.verifyTimeoutMs}), so a paused coordinator's lease ends before it can be excluded`, t.leaseMs)
+  }
+  if (t.heartbeatIntervalMs >= t.suspectAfterMs) {
+    throw new InvalidOptionError('timing.heartbeatIntervalMs', `less than suspectAfterMs (${t.suspectAfterMs})`, t.heartbeatIntervalMs)
+  }
+  return Object.freeze(t)
+}
+
+function positive (option: string, value: unknown): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new InvalidOptionError(option, 'a positive number of milliseconds', value)
+}
+
+function validateMetadata (meta: unknown): void {
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new InvalidOptionError('metadata', 'an object of string, number or boolean values', meta)
+  for (const [k, v] of Object.entries(meta)) {
+    if (!['string', 'number', 'boolean'].includes(typeof v)) throw new InvalidOptionError(`metadata.${k}`, 'a string, number or boolean', v)
+  }
+}
+
+/** `host:port` (IPv4, `[IPv6]`, or `localhost`) or a multiaddr string, as a multiaddr string. */
+export function toMultiaddr (address: unknown, option: string, allowPortZero: boolean): string {
+  const expected = '"host:port" (e.g. "127.0.0.1:7000") or a multiaddr (e.g. "/ip4/127.0.0.1/tcp/7000")'
+  if (typeof address !== 'string' || address.length === 0) throw new InvalidOptionError(option, expected, address)
+  if (address.startsWith('/')) {
+    if (!/^\/(ip4|ip6|dns4|dns6|dns)\/[^/]+\/tcp\/\d{1,5}(\/.*)?$/.test(address)) throw new InvalidOptionError(option, expected, address)
+    return address
+  }
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address)
+  if (m === null) throw new InvalidOptionError(option, expected, address)
+  const port = Number(m[3])
+  if (port > 65535 || (port === 0 && !allowPortZero)) throw new InvalidOptionError(option, allowPortZero ? 'a port from 0 to 65535' : 'a port from 1 to 65535', address)
+  const host = m[1] ?? (m[2] === 'localhost' ? '127.0.0.1' : m[2] as string)
+  const family = isIP(host)
+  if (family === 4) return `/ip4/${host}/tcp/${port}`
+  if (family === 6) return `/ip6/${host}/tcp/${port}`
+  if (/^[A-Za-z0-9.-]+$/.test(host)) return `/dns4/${host}/tcp/${port}`
+  throw new InvalidOptionError(option, expected, address)
+}

@@ -1,0 +1,144 @@
+/**
+ * The wire format: one versioned msgpackr map per frame, validated after decoding.
+ *
+ * Frame: `{ v: WIRE_VERSION, c: <cluster>, t: <type>, ...fields }`. Plain maps only: msgpackr's
+ * record extension assumes the decoder saw earlier frames, which gossip cannot promise (trap 16).
+ * Decoding never throws: a bad frame comes back as `{ ok: false, reason }` for counting.
+ */
+import { Packr } from 'msgpackr'
+import type { MemberRecord, Metadata } from '../core/member.js'
+import { MESSAGE_TYPES, type ProtocolMessage, type ViewSummary } from '../core/messages.js'
+
+export const WIRE_VERSION = 1
+
+/** An application message: `payload` is any msgpack-encodable value. */
+export interface UserMessage { readonly t: 'user', readonly payload: unknown }
+
+export type WireMessage = ProtocolMessage | UserMessage
+
+export type DecodeResult =
+  | { readonly ok: true, readonly msg: WireMessage }
+  | { readonly ok: false, readonly reason: DropReason }
+
+export type DropReason = 'oversized' | 'malformed' | 'unknown-version' | 'foreign-cluster' | 'unknown-type' | 'invalid'
+
+const LIMITS = { members: 1024, addrs: 32, string: 1024, metaKeys: 64 }
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
+
+export class Codec {
+  constructor (readonly cluster: string, readonly maxBytes: number) {}
+
+  encode (msg: WireMessage): Uint8Array {
+    return packr.pack({ v: WIRE_VERSION, c: this.cluster, ...msg })
+  }
+
+  decode (frame: Uint8Array): DecodeResult {
+    if (frame.byteLength > this.maxBytes) return { ok: false, reason: 'oversized' }
+    let raw: unknown
+    try {
+      raw = packr.unpack(frame)
+    } catch {
+      return { ok: false, reason: 'malformed' }
+    }
+    if (!isObject(raw)) return { ok: false, reason: 'malformed' }
+    if (raw.v !== WIRE_VERSION) return { ok: false, reason: 'unknown-version' }
+    if (raw.c !== this.cluster) return { ok: false, reason: 'foreign-cluster' }
+    const t = raw.t
+    if (t === 'user') return { ok: true, msg: { t: 'user', payload: raw.payload } }
+    if (typeof t !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(t)) return { ok: false, reason: 'unknown-type' }
+    const msg = validate(t as ProtocolMessage['t'], raw)
+    return msg === undefined ? { ok: false, reason: 'invalid' } : { ok: true, msg }
+  }
+}
+
+function validate (t: ProtocolMessage['t'], r: Record<string, unknown>): ProtocolMessage | undefined {
+  switch (t) {
+    case 'hello': {
+      const from = record(r.from)
+      const view = r.view === undefined ? undefined : summary(r.view)
+      if (from === undefined || !epoch(r.maxEpoch) || (r.view !== undefined && view === undefined)) return undefined
+      return { t, from, maxEpoch: r.maxEpoch, ...(view !== undefined ? { view } : {}) }
+    }
+    case 'join': {
+      const from = record(r.from)
+      return from !== undefined && epoch(r.maxEpoch) ? { t, from, maxEpoch: r.maxEpoch } : undefined
+    }
+    case 'merge':
+    case 'foreign':
+    case 'not-member': {
+      const view = summary(r.view)
+      return view === undefined ? undefined : { t, view }
+    }
+    case 'propose': {
+      const members = records(r.members)
+      return members !== undefined && epoch(r.epoch) && finite(r.ts) ? { t, epoch: r.epoch, members, ts: r.ts } : undefined
+    }
+    case 'commit': {
+      const members = records(r.members)
+      return members !== undefined && epoch(r.epoch) ? { t, epoch: r.epoch, members } : undefined
+    }
+    case 'ack': return epoch(r.epoch) && finite(r.echo) ? { t, epoch: r.epoch, echo: r.echo } : undefined
+    case 'nack': {
+      const view = r.view === undefined ? undefined : summary(r.view)
+      if (!epoch(r.epoch) || (r.view !== undefined && view === undefined)) return undefined
+      return { t, epoch: r.epoch, ...(view !== undefined ? { view } : {}) }
+    }
+    case 'leave': return epoch(r.epoch) ? { t, epoch: r.epoch } : undefined
+    case 'hb': return epoch(r.epoch) && finite(r.ts) && finiteOrNever(r.echo) ? { t, epoch: r.epoch, ts: r.ts, echo: r.echo } : undefined
+    case 'probe': return finite(r.nonce) ? { t, nonce: r.nonce } : undefined
+    case 'probe-ack': return finite(r.nonce) && epoch(r.epoch) ? { t, nonce: r.nonce, epoch: r.epoch } : undefined
+    case 'suspect': return str(r.id) ? { t, id: r.id } : undefined
+  }
+}
+
+function summary (v: unknown): ViewSummary | undefined {
+  if (!isObject(v) || !epoch(v.epoch)) return undefined
+  const members = records(v.members)
+  return members === undefined || members.length === 0 ? undefined : { epoch: v.epoch, members }
+}
+
+function records (v: unknown): MemberRecord[] | undefined {
+  if (!Array.isArray(v) || v.length > LIMITS.members) return undefined
+  const out: MemberRecord[] = []
+  const seen = new Set<string>()
+  for (const item of v) {
+    const m = record(item)
+    if (m === undefined || seen.has(m.id)) return undefined
+    seen.add(m.id)
+    out.push(m)
+  }
+  return out
+}
+
+function record (v: unknown): MemberRecord | undefined {
+  if (!isObject(v)) return undefined
+  const { id, name, incarnation, joinEpoch, addrs, meta } = v
+  if (!str(id) || id.length === 0 || typeof name !== 'string' || name.length > LIMITS.string) return undefined
+  if (!finite(incarnation) || !epoch(joinEpoch)) return undefined
+  if (!Array.isArray(addrs) || addrs.length > LIMITS.addrs || !addrs.every(str)) return undefined
+  const metadata = meta === undefined ? {} : metaOf(meta)
+  if (metadata === undefined) return undefined
+  return { id, name, incarnation, joinEpoch, addrs: addrs as string[], meta: metadata }
+}
+
+function metaOf (v: unknown): Metadata | undefined {
+  if (!isObject(v)) return undefined
+  const keys = Object.keys(v)
+  if (keys.length > LIMITS.metaKeys) return undefined
+  const out: Record<string, string | number | boolean> = {}
+  for (const k of keys) {
+    const x = v[k]
+    if (typeof x === 'string' ? x.length > LIMITS.string : typeof x !== 'number' && typeof x !== 'boolean') return undefined
+    out[k] = x as string | number | boolean
+  }
+  return out
+}
+
+function isObject (v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+}
+function str (v: unknown): v is string { return typeof v === 'string' && v.length <= LIMITS.string }
+function finite (v: unknown): v is number { return typeof v === 'number' && Number.isFinite(v) }
+function finiteOrNever (v: unknown): v is number { return typeof v === 'number' && (Number.isFinite(v) || v === Number.NEGATIVE_INFINITY) }
+function epoch (v: unknown): v is number { return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 }

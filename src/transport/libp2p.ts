@@ -1,0 +1,615 @@
+/**
+ * The libp2p implementation of the `Transport` contract (transport.ts).
+ *
+ * This is the only file of the project that imports libp2p packages. It runs one libp2p node
+ * (tcp + noise + yamux + identify + gossipsub) and offers:
+ *  - a direct channel: `/conclave/<cluster>/direct/1.0.0`, ONE persistent outbound stream per
+ *    peer for sending (opened on first send or dial, reused, reopened on the next send after it
+ *    breaks), carrying varint-length-prefixed frames; every inbound stream of that protocol is
+ *    read and each frame handed to `onDirect`;
+ *  - a group channel: gossipsub topic `conclave/<cluster>/v1`, signed (StrictSign).
+ *
+ * Invariants:
+ *  - No public method throws, and no promise started here rejects unhandled: every failure ends
+ *    as a handler call (`onDialFailed`) or an `onDrop(reason)` count.
+ *  - Handlers are never called synchronously from inside `send`/`dial`/`publish` (always from a
+ *    later task or microtask), never after `stop()` was called, and a throwing handler is
+ *    caught and counted as `onDrop('handler-error')`; nothing throws into libp2p.
+ *  - Frames sent to one peer leave in `send` order on one stream; frames that were queued on a
+ *    stream that broke are lost (counted), never reordered.
+ *  - Frames larger than `maxFrameBytes` are neither sent nor delivered.
+ *  - After `stop()` resolves the node holds no socket or timer of ours: the process can exit.
+ */
+import { gossipsub } from '@chainsafe/libp2p-gossipsub'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { StrictSign } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as lp from 'it-length-prefixed'
+import { pushable } from 'it-pushable'
+import { createLibp2p } from 'libp2p'
+import type { Transport, TransportHandlers } from './transport.js'
+import type { IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Pushable } from 'it-pushable'
+
+/**
+ * Why a frame (or a burst of frames) was dropped; passed to `Libp2pTransportInit.onDrop`.
+ *
+ * Inbound (dropped input):
+ *  - `oversize-frame`: a direct frame announced more than `maxFrameBytes`; that stream is reset.
+ *  - `malformed-frame`: a direct stream carried a bad length prefix or ended mid-frame; reset.
+ *  - `oversize-group-frame`: a group message larger than `maxFrameBytes`.
+ *  - `unsigned-group-frame`: a group message without an author (cannot happen under StrictSign).
+ *  - `handler-error`: a `TransportHandlers` callback threw (the input is lost to it).
+ *
+ * Outbound (not sent):
+ *  - `outbound-oversize`: `send`/`publish` got a frame larger than `maxFrameBytes`.
+ *  - `send-not-connected`: `send(..., { onlyIfConnected: true })` to a peer with no connection.
+ *  - `send-queue-full`: more than `maxQueuedBytes` were waiting for that peer's stream.
+ *  - `send-failed`: the stream to the peer could not be opened, or broke, while frames were
+ *    queued on it (reported once per failed stream, not per frame).
+ *  - `send-invalid-peer`: `send` named something that is not a peer id, or our own id.
+ *  - `publish-failed`: gossipsub rejected a publish.
+ *  - `not-running`: `send`/`publish` before `start()` finished or after `stop()`.
+ */
+export type DropReason =
+  | 'oversize-frame'
+  | 'malformed-frame'
+  | 'oversize-group-frame'
+  | 'unsigned-group-frame'
+  | 'handler-error'
+  | 'outbound-oversize'
+  | 'send-not-connected'
+  | 'send-queue-full'
+  | 'send-failed'
+  | 'send-invalid-peer'
+  | 'publish-failed'
+  | 'not-running'
+
+export interface Libp2pTransportInit {
+  /**
+   * Cluster name. Namespaces the direct protocol (`/conclave/<cluster>/direct/1.0.0`) and the
+   * gossipsub topic (`conclave/<cluster>/v1`), so nodes of different clusters that happen to
+   * connect neither open direct streams to nor hear broadcasts of each other.
+   * Must be non-empty, without whitespace or `/`.
+   */
+  cluster: string
+  /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` (port 0: the OS picks one). */
+  listen: readonly string[]
+  /**
+   * Largest frame, in bytes, on either channel. Larger inbound direct frames reset the stream
+   * they came on and are dropped (the sender reopens on its next send); larger inbound group
+   * frames are dropped; larger outbound frames are not sent. Default 1 MiB.
+   */
+  maxFrameBytes?: number
+  /**
+   * Time budget of one dial: TCP connect + noise + yamux, plus negotiating the direct stream
+   * when the dial was made to send (one budget for both). A refused port fails at once; a
+   * silent one after this long. Default 1000 ms.
+   */
+  dialTimeoutMs?: number
+  /**
+   * Bytes allowed to wait, per peer, for the direct stream (while it opens, or while the peer
+   * reads slowly); frames beyond it are dropped (`send-queue-full`). Default
+   * max(16 MiB, 4 × maxFrameBytes).
+   */
+  maxQueuedBytes?: number
+  /** Called once per dropped frame (or failed stream); see `DropReason`. Must not throw (it is guarded anyway). */
+  onDrop?: (reason: DropReason) => void
+}
+
+/** Counters for diagnostics and tests (no libp2p types leak out). */
+export interface Libp2pTransportStats {
+  /** Direct streams this node opened for sending, since start. One per peer unless streams broke. */
+  directStreamsOpened: number
+  /** Direct streams peers opened to this node, since start. */
+  directStreamsAccepted: number
+  /** Direct-protocol streams open now on our connections (to `peer` only, when given). */
+  openDirectStreams: { inbound: number, outbound: number }
+  /** Open connections (to `peer` only, when given). */
+  connections: number
+}
+
+/** The transport plus libp2p-specific diagnostics. */
+export interface Libp2pTransport extends Transport {
+  stats(peer?: string): Libp2pTransportStats
+}
+
+const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+const DEFAULT_DIAL_TIMEOUT_MS = 1000
+
+/** Builds the libp2p node; a function so its (inferred) type can name the node below. */
+async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number) {
+  return await createLibp2p({
+    start: false,
+    addresses: { listen: [...listen] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // No peerDiscovery (no mdns/bootstrap), no peer/content routers, no relay transport and no
+    // autodial: the membership core decides whom to dial (trap 5, trap 6).
+    connectionManager: {
+      dialTimeout: dialTimeoutMs,
+      // Trap 4: defaults (5 inbound connections per second per host, 10 pending) make a seed
+      // refuse a burst of joiners from one host (tests, containers, NAT).
+      inboundConnectionThreshold: 10_000,
+      maxIncomingPendingConnections: 1024,
+      // Reconnects only ever apply to KEEP_ALIVE-tagged peers, which we never tag; the core
+      // re-dials by itself. Zero makes that explicit.
+      reconnectRetries: 0
+    },
+    // The connection monitor is left at its default (enabled, ping every 10 s): the core does its
+    // own fast heartbeats, but the monitor's traffic keeps quiet connections under tcp's 2 min
+    // inactivity timeout and eventually frees connections to hung peers (trap 7).
+    services: {
+      // Gossipsub will not start without identify (UnmetServiceDependenciesError).
+      identify: identify(),
+      pubsub: gossipsub({
+        globalSignaturePolicy: StrictSign, // authors are authenticated: onGroup's `peer` is the signer
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true, // trap 9: otherwise publish rejects when alone
+        floodPublish: true, // trap 10: first delivery to a new subscriber without waiting a heartbeat
+        fallbackToFloodsub: false, // nobody here speaks floodsub; one protocol less to negotiate
+        allowedTopics: [topic], // ignore subscriptions and messages for any other topic
+        scoreParams: {
+          // Trap 3: more than 10 peers on one IP (loopback, NAT, containers) would be scored
+          // below the publish threshold and silently stop receiving.
+          IPColocationFactorWeight: 0
+        }
+      })
+    }
+  })
+}
+
+type Node = Awaited<ReturnType<typeof buildNode>>
+
+/** The sending half of the direct channel to one peer. */
+interface Channel {
+  readonly peer: string
+  /** Length-prefixed frames in send order; the stream's sink drains it. Ended when the channel closes. */
+  readonly out: Pushable<ReturnType<typeof lp.encode.single>>
+  /** Set once the stream is open and negotiated. */
+  stream?: Stream
+  closed: boolean
+}
+
+function describe (err: unknown): string {
+  if (err instanceof Error) return err.name !== '' && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message
+  return String(err)
+}
+
+/** Creates a transport; nothing touches the network before `start()`. Throws only on a bad `init`. */
+export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTransport {
+  return new Libp2pTransportImpl(init)
+}
+
+class Libp2pTransportImpl implements Libp2pTransport {
+  private readonly protocol: string
+  private readonly topic: string
+  private readonly listen: readonly string[]
+  private readonly maxFrameBytes: number
+  private readonly dialTimeoutMs: number
+  private readonly maxQueuedBytes: number
+  private readonly onDropCb: ((reason: DropReason) => void) | undefined
+
+  private node: Node | undefined
+  private handlers: TransportHandlers | undefined
+  private selfId = ''
+  private running = false
+  private stopping: Promise<void> | undefined
+  /** Peers with at least one open connection, as announced by peer:connect / peer:disconnect. */
+  private readonly connected = new Set<string>()
+  /** Send channels by peer id (opening or open). Doubles as the in-flight dedupe for peer dials. */
+  private readonly channels = new Map<string, Channel>()
+  /** In-flight dials to bare addresses, by address string. */
+  private readonly dialing = new Set<string>()
+  private streamsOpened = 0
+  private streamsAccepted = 0
+
+  constructor (init: Libp2pTransportInit) {
+    if (typeof init.cluster !== 'string' || !/^[^\s/]+$/.test(init.cluster)) {
+      throw new TypeError(`cluster must be a non-empty name without whitespace or "/": ${JSON.stringify(init.cluster)}`)
+    }
+    this.protocol = `/conclave/${init.cluster}/direct/1.0.0`
+    this.topic = `conclave/${init.cluster}/v1`
+    this.listen = [...init.listen]
+    this.maxFrameBytes = positive(init.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes')
+    this.dialTimeoutMs = positive(init.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS, 'dialTimeoutMs')
+    this.maxQueuedBytes = positive(init.maxQueuedBytes, Math.max(16 * 1024 * 1024, 4 * this.maxFrameBytes), 'maxQueuedBytes')
+    this.onDropCb = init.onDrop
+  }
+
+  get id (): string { return this.selfId }
+
+  get addresses (): readonly string[] {
+    if (this.node === undefined || !this.running) return []
+    // Trap 11: these already end in /p2p/<id>; never append it again.
+    return this.node.getMultiaddrs().map(ma => ma.toString())
+  }
+
+  async start (handlers: TransportHandlers): Promise<void> {
+    if (this.node !== undefined || this.stopping !== undefined) throw new Error('transport already started or stopped')
+    this.handlers = handlers
+    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs)
+    this.node = node
+    this.selfId = node.peerId.toString()
+    try {
+      node.addEventListener('peer:connect', this.onPeerConnect)
+      node.addEventListener('peer:disconnect', this.onPeerDisconnect)
+      node.services.pubsub.addEventListener('message', this.onPubsubMessage)
+      await node.start()
+      // Registered before anyone can know our address (they learn it from `addresses`, after start()).
+      await node.handle(this.protocol, this.onInboundStream, {
+        // One persistent stream per peer; a few more while a broken one is replaced.
+        maxInboundStreams: 16,
+        maxOutboundStreams: 16
+      })
+      node.services.pubsub.subscribe(this.topic)
+      if (this.stopping !== undefined) throw new Error('transport stopped while starting')
+      this.running = true
+    } catch (err) {
+      this.removeListeners(node)
+      try { await node.stop() } catch { /* keep the start error */ }
+      // Leave the transport as if never started (start() may be retried, e.g. on another port).
+      this.node = undefined
+      this.selfId = ''
+      this.connected.clear()
+      throw err
+    }
+  }
+
+  stop (): Promise<void> {
+    if (this.stopping !== undefined) return this.stopping
+    this.running = false
+    this.stopping = (async () => {
+      for (const ch of this.channels.values()) this.closeChannel(ch, false)
+      this.channels.clear()
+      this.connected.clear()
+      const node = this.node
+      if (node === undefined) return
+      this.removeListeners(node)
+      try {
+        // Trap 2: typed `void | Promise<void>`.
+        await node.stop()
+      } catch {
+        // Nothing left to do: stop() closes what it can and must not reject.
+      }
+    })()
+    return this.stopping
+  }
+
+  isConnected (peer: string): boolean {
+    return this.connected.has(peer)
+  }
+
+  stats (peer?: string): Libp2pTransportStats {
+    const open = { inbound: 0, outbound: 0 }
+    let connections = 0
+    if (this.node !== undefined && this.stopping === undefined) {
+      let conns = this.node.getConnections()
+      if (peer !== undefined) conns = conns.filter(c => c.remotePeer.toString() === peer)
+      connections = conns.length
+      for (const conn of conns) {
+        for (const s of conn.streams) {
+          if (s.protocol === this.protocol && s.status === 'open') open[s.direction]++
+        }
+      }
+    }
+    return { directStreamsOpened: this.streamsOpened, directStreamsAccepted: this.streamsAccepted, openDirectStreams: open, connections }
+  }
+
+  send (peer: string, frame: Uint8Array, opts: { addresses?: readonly string[], onlyIfConnected?: boolean } = {}): void {
+    try {
+      if (!this.running) { this.drop('not-running'); return }
+      if (frame.byteLength > this.maxFrameBytes) { this.drop('outbound-oversize'); return }
+      if (peer === this.selfId) { this.drop('send-invalid-peer'); return }
+      if (opts.onlyIfConnected === true && !this.connected.has(peer)) { this.drop('send-not-connected'); return }
+      let ch = this.channels.get(peer)
+      if (ch !== undefined && this.isBroken(ch)) {
+        // The stream broke and its sink has not noticed yet: a push now would vanish silently.
+        this.closeChannel(ch, true)
+        ch = undefined
+      }
+      if (ch === undefined) {
+        let peerId: PeerId
+        try { peerId = peerIdFromString(peer) } catch { this.drop('send-invalid-peer'); return }
+        ch = this.openChannel(peer, peerId, opts.addresses ?? [])
+      }
+      if (ch.out.readableLength + frame.byteLength > this.maxQueuedBytes) { this.drop('send-queue-full'); return }
+      ch.out.push(lp.encode.single(frame))
+    } catch {
+      this.drop('send-failed')
+    }
+  }
+
+  publish (frame: Uint8Array): void {
+    try {
+      if (!this.running || this.node === undefined) { this.drop('not-running'); return }
+      if (frame.byteLength > this.maxFrameBytes) { this.drop('outbound-oversize'); return }
+      // Trap 13: resolves when queued; pacing is the caller's business. Trap 9: catch everything.
+      this.node.services.pubsub.publish(this.topic, frame).catch(() => { this.drop('publish-failed') })
+    } catch {
+      this.drop('publish-failed')
+    }
+  }
+
+  dial (target: { peer?: string, addresses: readonly string[] }): void {
+    try {
+      if (!this.running) return
+      const addresses = [...(target.addresses ?? [])]
+      if (target.peer !== undefined) {
+        const peer = target.peer
+        if (peer === this.selfId) return
+        const existing = this.channels.get(peer)
+        if (existing !== undefined && !this.isBroken(existing)) return // opening or open: deduped
+        if (existing !== undefined) this.closeChannel(existing, true)
+        let peerId: PeerId
+        try {
+          peerId = peerIdFromString(peer)
+        } catch (err) {
+          this.later(() => { this.handlers?.onDialFailed({ peer }, `invalid peer id: ${describe(err)}`) })
+          return
+        }
+        this.openChannel(peer, peerId, addresses)
+        return
+      }
+      for (const address of addresses) this.dialAddress(address)
+    } catch (err) {
+      this.later(() => { this.handlers?.onDialFailed({ peer: target.peer }, describe(err)) })
+    }
+  }
+
+  // ---- direct channel: sending ----
+
+  /** Registers a channel for `peer` and starts opening its stream (dialling if needed). */
+  private openChannel (peer: string, peerId: PeerId, addresses: readonly string[]): Channel {
+    const ch: Channel = { peer, out: pushable(), closed: false }
+    this.channels.set(peer, ch)
+    this.runChannel(ch, peerId, addresses).catch(() => { this.closeChannel(ch, true) })
+    return ch
+  }
+
+  private async runChannel (ch: Channel, peerId: PeerId, addresses: readonly string[]): Promise<void> {
+    const node = this.node
+    // Yield first: failures below call handlers, which must not run inside send()/dial().
+    await Promise.resolve()
+    if (node === undefined || ch.closed) return
+    let stream: Stream
+    try {
+      const addrs = parseAddresses(addresses, peerId)
+      // Merged (not replaced): libp2p keeps what identify learnt. The peer store strips a
+      // trailing /p2p/<id> and the dialler re-appends it exactly once (trap 11).
+      if (addrs.length > 0) await node.peerStore.merge(peerId, { multiaddrs: addrs })
+      if (ch.closed) return
+      // Reuses an existing connection, else dials; the signal bounds dial and protocol
+      // negotiation together (with a signal, libp2p does not add its own dialTimeout).
+      stream = await node.dialProtocol(peerId, this.protocol, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+    } catch (err) {
+      if (ch.closed) return
+      this.closeChannel(ch, true)
+      this.call(() => { this.handlers?.onDialFailed({ peer: ch.peer }, describe(err)) })
+      return
+    }
+    if (ch.closed) {
+      stream.abort(new Error('send channel closed'))
+      return
+    }
+    ch.stream = stream
+    this.streamsOpened++
+    // We never read from our sending stream; closing our read side lets the stream finish
+    // cleanly once the remote closes its write side (it does so at once).
+    stream.closeRead().catch(() => {})
+    try {
+      // Trap 14: one stream, many frames. Note: after a reset this await may stay pending until
+      // the next push (libp2p wraps the source in a generator, whose return() waits for it), so
+      // send() checks `isBroken` before pushing; disconnect and stop() end the pushable.
+      await stream.sink(ch.out)
+    } catch {
+      // Reset, connection closed, ... : the channel is replaced on the next send.
+    }
+    this.closeChannel(ch, true)
+  }
+
+  /** True when the channel's stream can no longer carry frames. */
+  private isBroken (ch: Channel): boolean {
+    if (ch.closed) return true
+    const s = ch.stream
+    return s !== undefined && (s.status !== 'open' || (s.writeStatus !== 'writing' && s.writeStatus !== 'ready'))
+  }
+
+  /** Ends a channel; frames still queued are lost (`send-failed` when `countLoss`). Idempotent. */
+  private closeChannel (ch: Channel, countLoss: boolean): void {
+    if (ch.closed) return
+    ch.closed = true
+    if (this.channels.get(ch.peer) === ch) this.channels.delete(ch.peer)
+    const lost = ch.out.readableLength > 0
+    ch.out.end()
+    if (countLoss && lost && this.running) this.drop('send-failed')
+  }
+
+  // ---- direct channel: receiving ----
+
+  private readonly onInboundStream = ({ stream, connection }: IncomingStreamData): void => {
+    const peer = connection.remotePeer.toString()
+    this.streamsAccepted++
+    // Inbound streams are receive-only: close our write side so the stream can end fully.
+    stream.closeWrite().catch(() => {})
+    void this.readInbound(peer, stream)
+  }
+
+  private async readInbound (peer: string, stream: Stream): Promise<void> {
+    try {
+      // `keepOpenOnReturn`: when decode throws, its for-await would "return" the stream's source
+      // first, which closes the stream locally without telling the sender (yamux sends nothing
+      // for a read close), and the sender would write into the void. Keeping the stream open
+      // lets the abort below send a RST, so the sender's stream breaks and it reopens.
+      for await (const chunk of lp.decode(keepOpenOnReturn(stream.source), { maxDataLength: this.maxFrameBytes })) {
+        if (this.stopping !== undefined) { stream.abort(new Error('transport stopped')); return }
+        const frame = chunk.subarray() // one contiguous Uint8Array (may be a view, not a copy)
+        this.call(() => { this.handlers?.onDirect(peer, frame) })
+      }
+    } catch (err) {
+      const name = err instanceof Error ? err.name : ''
+      if (name === 'InvalidDataLengthError') {
+        // Too large: stop reading this stream before buffering it; the sender reopens.
+        this.drop('oversize-frame')
+        stream.abort(err as Error)
+      } else if (name === 'InvalidDataLengthLengthError' || name === 'InvalidMessageLengthError' || name === 'UnexpectedEOFError') {
+        this.drop('malformed-frame')
+        stream.abort(err as Error)
+      }
+      // Anything else is the stream or connection going away: nothing to count. Aborting an
+      // already closed or reset stream is a no-op; otherwise it releases it.
+      else stream.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
+  // ---- dialling bare addresses ----
+
+  private dialAddress (address: string): void {
+    if (this.dialing.has(address)) return // concurrent dials to one target do not pile up
+    const node = this.node
+    if (node === undefined) return
+    let ma: Multiaddr
+    try {
+      ma = multiaddr(address)
+    } catch (err) {
+      this.later(() => { this.handlers?.onDialFailed({ address }, `invalid address: ${describe(err)}`) })
+      return
+    }
+    // A seed list usually contains our own address: dialling ourselves is a no-op.
+    if (ma.getPeerId() === this.selfId || this.isOwnAddress(address)) return
+    this.dialing.add(address)
+    void (async () => {
+      try {
+        await Promise.resolve()
+        // No /p2p/ in a seed: libp2p learns the peer id from the noise handshake.
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+        if (!this.running) return
+        const peer = conn.remotePeer.toString()
+        // Ensure the direct stream too, as the contract says ("and direct stream").
+        const existing = this.channels.get(peer)
+        if (peer !== this.selfId && (existing === undefined || this.isBroken(existing))) {
+          if (existing !== undefined) this.closeChannel(existing, true)
+          this.openChannel(peer, conn.remotePeer, [])
+        }
+      } catch (err) {
+        this.call(() => { this.handlers?.onDialFailed({ address }, describe(err)) })
+      } finally {
+        this.dialing.delete(address)
+      }
+    })()
+  }
+
+  private isOwnAddress (address: string): boolean {
+    const suffix = `/p2p/${this.selfId}`
+    const bare = address.endsWith(suffix) ? address.slice(0, -suffix.length) : address
+    for (const own of this.addresses) {
+      if (own === address || own === bare + suffix || own === bare) return true
+    }
+    return false
+  }
+
+  // ---- libp2p events ----
+
+  // Connection events are tracked from the moment the node starts listening (a peer may dial a
+  // fixed listen port before start() resolves), not only once `running`.
+  private readonly onPeerConnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    if (this.stopping !== undefined || this.connected.has(peer)) return
+    this.connected.add(peer)
+    this.call(() => { this.handlers?.onConnected(peer) })
+  }
+
+  private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
+    const peer = evt.detail.toString()
+    if (this.stopping !== undefined || !this.connected.delete(peer)) return
+    // Its streams are gone with the connection; make the next send open a new one at once.
+    const ch = this.channels.get(peer)
+    if (ch?.stream !== undefined) this.closeChannel(ch, true)
+    this.call(() => { this.handlers?.onDisconnected(peer) })
+  }
+
+  private readonly onPubsubMessage = (evt: CustomEvent<Message>): void => {
+    if (this.stopping !== undefined) return
+    const msg = evt.detail
+    if (msg.topic !== this.topic) return
+    if (msg.type !== 'signed') { this.drop('unsigned-group-frame'); return }
+    const from = msg.from.toString()
+    if (from === this.selfId) return
+    if (msg.data.byteLength > this.maxFrameBytes) { this.drop('oversize-group-frame'); return }
+    const data = msg.data
+    this.call(() => { this.handlers?.onGroup(from, data) })
+  }
+
+  private removeListeners (node: Node): void {
+    node.removeEventListener('peer:connect', this.onPeerConnect)
+    node.removeEventListener('peer:disconnect', this.onPeerDisconnect)
+    node.services.pubsub.removeEventListener('message', this.onPubsubMessage)
+  }
+
+  // ---- guards ----
+
+  /** Invokes a handler unless stop() was called; a throw is contained and counted. */
+  private call (fn: () => void): void {
+    if (this.stopping !== undefined || this.handlers === undefined) return
+    try {
+      fn()
+    } catch {
+      this.drop('handler-error')
+    }
+  }
+
+  /** Like `call`, but on a later microtask (never inside the public method that caused it). */
+  private later (fn: () => void): void {
+    queueMicrotask(() => { this.call(fn) })
+  }
+
+  private drop (reason: DropReason): void {
+    try {
+      this.onDropCb?.(reason)
+    } catch {
+      // onDrop must not break the transport.
+    }
+  }
+}
+
+function positive (value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number, got ${value}`)
+  return value
+}
+
+/** A view of `source` whose `return()` does not end the underlying iterator. */
+function keepOpenOnReturn<T> (source: AsyncIterable<T>): AsyncIterable<T> {
+  return {
+    [Symbol.asyncIterator]: () => {
+      const it = source[Symbol.asyncIterator]()
+      return {
+        next: async () => await it.next(),
+        return: async (value?: unknown) => ({ done: true as const, value: value as T })
+      }
+    }
+  }
+}
+
+/** Parses multiaddr strings for `peerId`, skipping unparsable ones and ones naming another peer. */
+function parseAddresses (addresses: readonly string[], peerId: PeerId): Multiaddr[] {
+  const out: Multiaddr[] = []
+  const id = peerId.toString()
+  for (const a of addresses) {
+    try {
+      const ma = multiaddr(a)
+      const named = ma.getPeerId()
+      if (named !== null && named !== id) continue
+      out.push(ma)
+    } catch {
+      // ignore: the dial then fails (reported) if nothing usable is left
+    }
+  }
+  return out
+}
