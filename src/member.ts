@@ -74,6 +74,8 @@ export interface MemberInit {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
+const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running'])
+
 export class Member {
   readonly options: ResolvedOptions
   private readonly emitter = new EventEmitter()
@@ -91,15 +93,22 @@ export class Member {
   private stopping: Promise<void> | undefined
   private busy = false
   private readonly pending: Array<() => void> = []
-  /** Counts of dropped input by reason. */
+  /** Counts of dropped input (from the network) by reason. */
   readonly dropped: Record<string, number> = {}
+  /** Counts of outbound frames not sent, by reason (peer not connected, queue full, ...). */
+  readonly unsent: Record<string, number> = {}
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     this.options = resolveOptions(options)
     this.clock = init.clock ?? (() => performance.now())
     this.incarnation = init.incarnation ?? Date.now()
     this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
-    const onDrop = (reason: string): void => this.countDrop(reason, undefined)
+    // The transport reports both dropped input and frames it could not send; only input counts
+    // as dropped (an unsent heartbeat to a peer not yet connected is routine).
+    const onDrop = (reason: string): void => {
+      if (OUTBOUND_DROPS.has(reason)) this.unsent[reason] = (this.unsent[reason] ?? 0) + 1
+      else this.countDrop(reason, undefined)
+    }
     this.transport = init.transport !== undefined
       ? init.transport(this.options, onDrop)
       : createLibp2pTransport({ cluster: this.options.cluster, listen: [...this.options.listen], maxFrameBytes: this.options.maxMessageBytes, onDrop })

@@ -79,9 +79,24 @@ async function startNode (cluster = 'alpha', init: Partial<Libp2pTransportInit> 
   return node
 }
 
+/** A dial that failed for lack of time (a loaded machine), not because it was refused. */
+const timedOut = (reason: string): boolean => /timeout|abort/i.test(reason)
+
+/**
+ * Dials until connected, as the membership core does (trap 6: libp2p does not retry). Repeated
+ * calls are deduped by the transport while a dial is in flight, so this re-dials only after a
+ * failure; under CPU load a 1 s dial may time out.
+ */
+async function dialUntil (from: TestNode, target: { peer?: string, addresses: readonly string[] }, done: () => boolean, what: string): Promise<void> {
+  await waitFor(() => {
+    if (done()) return true
+    from.t.dial(target)
+    return false
+  }, what, 15_000)
+}
+
 async function connectPair (a: TestNode, b: TestNode): Promise<void> {
-  a.t.dial({ peer: b.id, addresses: b.t.addresses })
-  await waitFor(() => a.t.isConnected(b.id) && b.t.isConnected(a.id), `${a.id} <-> ${b.id} connected`)
+  await dialUntil(a, { peer: b.id, addresses: b.t.addresses }, () => a.t.isConnected(b.id) && b.t.isConnected(a.id), `${a.id} <-> ${b.id} connected`)
 }
 
 /** Frame i: 4-byte index, then deterministic pseudo-random bytes; sizes vary from 4 B to ~40 KiB. */
@@ -130,20 +145,20 @@ describe('libp2p transport', () => {
     expect(a.bare).toMatch(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+$/)
     expect(a.t.addresses.every(addr => addr.endsWith(`/p2p/${a.id}`))).toBe(true)
 
-    b.t.dial({ addresses: [a.bare] })
-    await waitFor(() => a.rec.connected.includes(b.id) && b.rec.connected.includes(a.id), 'onConnected on both sides')
+    await dialUntil(b, { addresses: [a.bare] }, () => a.rec.connected.includes(b.id) && b.rec.connected.includes(a.id), 'onConnected on both sides')
     expect(a.t.isConnected(b.id)).toBe(true)
     expect(b.t.isConnected(a.id)).toBe(true)
-    expect(a.rec.connected).toEqual([b.id])
-    expect(b.rec.connected).toEqual([a.id])
-    expect(b.rec.dialFailed).toEqual([])
+    // Each side announced exactly the other (once, unless a timed-out retry bounced a connection).
+    expect(new Set(a.rec.connected)).toEqual(new Set([b.id]))
+    expect(new Set(b.rec.connected)).toEqual(new Set([a.id]))
+    expect(b.rec.dialFailed.filter(f => !timedOut(f.reason))).toEqual([])
 
     // Dialling our own address (seed lists contain it) is a no-op, not a failure.
     a.t.dial({ addresses: [a.bare, ...a.t.addresses] })
     // …and a send right after onConnected works (the connection is usable at that time).
     a.t.send(b.id, new Uint8Array([1, 2, 3]))
     await waitFor(() => (b.rec.direct.get(a.id)?.length ?? 0) === 1, 'first frame')
-    expect(a.rec.dialFailed).toEqual([])
+    expect(a.rec.dialFailed.filter(f => !timedOut(f.reason))).toEqual([])
     expect([...(b.rec.direct.get(a.id)?.[0] ?? [])]).toEqual([1, 2, 3])
   })
 
@@ -288,11 +303,10 @@ describe('libp2p transport', () => {
     const hanging = connect(port, '127.0.0.1', () => { hanging.write(randomBytes(3)) })
     hanging.on('error', () => {})
 
-    b.t.dial({ addresses: [a.bare] })
-    await waitFor(() => a.t.isConnected(b.id), 'proper peer connects after garbage')
+    await dialUntil(b, { addresses: [a.bare] }, () => a.t.isConnected(b.id) && b.t.isConnected(a.id), 'proper peer connects after garbage')
     b.t.send(a.id, new Uint8Array([42]))
     await waitFor(() => (a.rec.direct.get(b.id) ?? []).length === 1, 'frame from a proper peer')
-    expect(a.rec.connected).toEqual([b.id])
+    expect(new Set(a.rec.connected)).toEqual(new Set([b.id])) // the garbage never became a peer
     hanging.destroy()
   })
 
@@ -362,8 +376,7 @@ describe('libp2p transport', () => {
     const c = await startNode()
     const boom = await startNode()
     boom.rec.handlers.onDirect = () => { throw new Error('handler bug') }
-    c.t.dial({ addresses: [boom.bare] })
-    await waitFor(() => c.t.isConnected(boom.id), 'c connected to boom')
+    await dialUntil(c, { addresses: [boom.bare] }, () => c.t.isConnected(boom.id), 'c connected to boom')
     c.t.send(boom.id, new Uint8Array([1]))
     c.t.send(boom.id, new Uint8Array([2]))
     await waitFor(() => count(boom.rec.drops, r => r === 'handler-error') === 2, 'handler errors counted')
@@ -373,9 +386,14 @@ describe('libp2p transport', () => {
     // Trap 4 (per-host inbound rate limit / pending limit) and trap 3 (IP colocation score).
     const seed = await startNode()
     const joiners = await Promise.all(Array.from({ length: 14 }, async () => await startNode()))
-    for (const j of joiners) j.t.dial({ addresses: [seed.bare] })
-    try { await waitFor(() => joiners.every(j => seed.t.isConnected(j.id) && j.t.isConnected(seed.id)), 'all joiners connected', 10_000) } finally { console.log('FAILS', JSON.stringify(joiners.flatMap(j => j.rec.dialFailed)), joiners.filter(j => !j.t.isConnected(seed.id)).length, seed.rec.drops) }
-    expect(joiners.flatMap(j => j.rec.dialFailed)).toEqual([])
+    // All at once; a joiner re-dials only after a failure (deduped while in flight).
+    await waitFor(() => {
+      for (const j of joiners) if (!j.t.isConnected(seed.id)) j.t.dial({ addresses: [seed.bare] })
+      return joiners.every(j => seed.t.isConnected(j.id) && j.t.isConnected(seed.id))
+    }, 'all joiners connected', 20_000)
+    // None was refused (with libp2p's defaults, 9 of 14 get ECONNRESET); a timeout on a loaded
+    // machine is not a refusal.
+    expect(joiners.flatMap(j => j.rec.dialFailed).filter(f => !timedOut(f.reason))).toEqual([])
 
     await waitFor(() => {
       seed.t.publish(new TextEncoder().encode('hello all'))
@@ -405,7 +423,9 @@ describe('libp2p transport', () => {
     expect(grown().length).toBeGreaterThan(0) // sockets and servers are open now: the check can fail
 
     await Promise.all(nodes.splice(0).map(async n => { await n.t.stop() }))
-    // Closing sockets completes on later turns of the event loop: wait, bounded, for them.
+    // Closing sockets completes on later turns of the event loop, and libp2p leaves two timers of
+    // at most 1 s behind stop() (gossipsub 14.1.2's next heartbeat, which its stop() forgets, and
+    // the address manager's 1 s debounce fired by the listener closing): wait, bounded, for them.
     let left: string[] = []
     try {
       await waitFor(() => (left = grown()).length === 0, 'handles released', 5000)

@@ -1,0 +1,51 @@
+/** The `conclave` command as a person or a script uses it. */
+import { describe, expect, it } from 'vitest'
+import { spawnSync } from 'node:child_process'
+import { MemberProcess, conclaveBin } from '../src/testing/member-process.js'
+
+const run = (...args: string[]): ReturnType<typeof spawnSync> =>
+  spawnSync(process.execPath, [conclaveBin(), ...args], { encoding: 'utf8', timeout: 20_000 })
+
+describe('conclave CLI', () => {
+  it('documents every member flag in --help', () => {
+    const r = run('member', '--help')
+    expect(r.status).toBe(0)
+    for (const flag of ['--cluster', '--listen', '--seed', '--name', '--json', '--help']) expect(r.stdout).toContain(flag)
+    expect(run('--help').stdout).toContain('conclave member')
+  })
+
+  const bad: Array<[string, string[], RegExp]> = [
+    ['missing --cluster', ['member'], /--cluster/],
+    ['bad --listen', ['member', '--cluster', 'x', '--listen', 'nowhere'], /listen/],
+    ['bad --seed', ['member', '--cluster', 'x', '--seed', '1.2.3.4:99999'], /seeds\[0\]/],
+    ['bad cluster name', ['member', '--cluster', 'a b'], /cluster/],
+    ['unknown flag', ['member', '--cluster', 'x', '--colour'], /colour/],
+    ['unknown command', ['frobnicate'], /unknown command/]
+  ]
+  for (const [label, args, pattern] of bad) {
+    it(`exits non-zero with a one-line reason on ${label}`, () => {
+      const r = run(...args)
+      expect(r.status).toBe(2)
+      const lines = String(r.stderr).trim().split('\n')
+      expect(lines).toHaveLength(1)
+      expect(lines[0]).toMatch(/^conclave: /)
+      expect(lines[0]).toMatch(pattern)
+    })
+  }
+
+  it('prints ready, view and, on SIGTERM, left as JSON lines, then exits 0', async () => {
+    const p = new MemberProcess({ cluster: `cli-${process.pid}`, name: 'solo' })
+    await p.waitReady()
+    await p.waitFor(e => e.type === 'view', 10_000)
+    await p.stop()
+    expect((await p.exited).code).toBe(0)
+    const types = p.events.map(e => e.type)
+    expect(types[0]).toBe('ready')
+    expect(types).toContain('view')
+    expect(types[types.length - 1]).toBe('left')
+    for (const e of p.events) expect(typeof e.ts).toBe('number')
+    const ready = p.ready()
+    expect(ready).toMatchObject({ id: expect.any(String), name: 'solo', listen: [expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)] })
+    expect(p.lastView()).toMatchObject({ epoch: expect.any(Number), coordinator: ready?.id, self: ready?.id, isCoordinator: true, members: [{ id: ready?.id, name: 'solo' }] })
+  })
+})

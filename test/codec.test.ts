@@ -1,0 +1,67 @@
+/** The wire codec: round trips, and every kind of bad frame dropped with its reason. */
+import { describe, expect, it } from 'vitest'
+import { Packr } from 'msgpackr'
+import { Codec, WIRE_VERSION } from '../src/transport/codec.js'
+import type { ProtocolMessage } from '../src/core/messages.js'
+
+const codec = new Codec('c1', 4096)
+const rec = { id: 'peer1', name: 'a', incarnation: 5, joinEpoch: 2, addrs: ['/ip4/127.0.0.1/tcp/1/p2p/peer1'], meta: { role: 'x', n: 1, on: true } }
+const packr = new Packr({ useRecords: false })
+
+describe('codec', () => {
+  const good: ProtocolMessage[] = [
+    { t: 'hello', from: rec, maxEpoch: 3, view: { epoch: 3, members: [rec] } },
+    { t: 'hello', from: rec, maxEpoch: 0 },
+    { t: 'join', from: rec, maxEpoch: 7 },
+    { t: 'propose', epoch: 4, members: [rec], ts: 123.5 },
+    { t: 'ack', epoch: 4, echo: 123.5 },
+    { t: 'nack', epoch: 4 },
+    { t: 'commit', epoch: 4, members: [rec] },
+    { t: 'leave', epoch: 4 },
+    { t: 'hb', epoch: 4, ts: 1, echo: Number.NEGATIVE_INFINITY },
+    { t: 'probe', nonce: 9 },
+    { t: 'probe-ack', nonce: 9, epoch: 4 },
+    { t: 'not-member', view: { epoch: 3, members: [rec] } },
+    { t: 'suspect', id: 'peer2' },
+    { t: 'merge', view: { epoch: 3, members: [rec] } },
+    { t: 'foreign', view: { epoch: 3, members: [rec] } }
+  ]
+  for (const msg of good) {
+    it(`round-trips ${msg.t}`, () => {
+      expect(codec.decode(codec.encode(msg))).toEqual({ ok: true, msg })
+    })
+  }
+
+  it('round-trips user payloads', () => {
+    expect(codec.decode(codec.encode({ t: 'user', payload: { a: [1, 'x', null] } }))).toEqual({ ok: true, msg: { t: 'user', payload: { a: [1, 'x', null] } } })
+  })
+
+  const raw = (obj: unknown): Uint8Array => packr.pack(obj)
+  const bad: Array<[string, Uint8Array, string]> = [
+    ['oversized', new Uint8Array(5000), 'oversized'],
+    ['not msgpack', new Uint8Array([0xc1, 0xc1]), 'malformed'],
+    ['not a map', raw([1, 2, 3]), 'malformed'],
+    ['wrong version', raw({ v: WIRE_VERSION + 1, c: 'c1', t: 'leave', epoch: 1 }), 'unknown-version'],
+    ['other cluster', raw({ v: WIRE_VERSION, c: 'c2', t: 'leave', epoch: 1 }), 'foreign-cluster'],
+    ['unknown type', raw({ v: WIRE_VERSION, c: 'c1', t: 'explode' }), 'unknown-type'],
+    ['negative epoch', raw({ v: WIRE_VERSION, c: 'c1', t: 'leave', epoch: -1 }), 'invalid'],
+    ['fractional epoch', raw({ v: WIRE_VERSION, c: 'c1', t: 'ack', epoch: 1.5, echo: 0 }), 'invalid'],
+    ['member without id', raw({ v: WIRE_VERSION, c: 'c1', t: 'commit', epoch: 1, members: [{ ...rec, id: '' }] }), 'invalid'],
+    ['duplicate members', raw({ v: WIRE_VERSION, c: 'c1', t: 'commit', epoch: 1, members: [rec, rec] }), 'invalid'],
+    ['metadata object', raw({ v: WIRE_VERSION, c: 'c1', t: 'join', maxEpoch: 1, from: { ...rec, meta: { x: {} } } }), 'invalid'],
+    ['empty view', raw({ v: WIRE_VERSION, c: 'c1', t: 'merge', view: { epoch: 1, members: [] } }), 'invalid'],
+    ['addrs not strings', raw({ v: WIRE_VERSION, c: 'c1', t: 'join', maxEpoch: 1, from: { ...rec, addrs: [1] } }), 'invalid']
+  ]
+  for (const [label, frame, reason] of bad) {
+    it(`drops ${label} as ${reason}`, () => {
+      expect(codec.decode(frame)).toEqual({ ok: false, reason })
+    })
+  }
+
+  it('never throws on random bytes', () => {
+    for (let i = 0; i < 2000; i++) {
+      const frame = new Uint8Array(Math.floor(Math.random() * 64)).map(() => Math.floor(Math.random() * 256))
+      expect(() => codec.decode(frame)).not.toThrow()
+    }
+  })
+})

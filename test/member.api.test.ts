@@ -1,0 +1,188 @@
+/**
+ * The public API with several real libp2p members in one process on 127.0.0.1: lifecycle,
+ * events, iterators, waiters, messaging, option errors, and hostile input at the real ports.
+ */
+import { afterEach, describe, expect, it } from 'vitest'
+import { connect } from 'node:net'
+import { randomBytes } from 'node:crypto'
+import { Member, createMember, InvalidOptionError, NotRunningError, TimeoutError, type Message, type ViewChange } from '../src/index.js'
+import { createLibp2pTransport } from '../src/transport/libp2p.js'
+import { Codec } from '../src/transport/codec.js'
+
+const members: Member[] = []
+let n = 0
+const cluster = (): string => `api-${process.pid}-${++n}`
+
+afterEach(async () => {
+  await Promise.all(members.splice(0).map(async m => await m.stop()))
+})
+
+async function member (clusterName: string, name: string, seeds: string[] = []): Promise<Member> {
+  const m = await createMember({ cluster: clusterName, name, seeds, listen: '127.0.0.1:0' })
+  members.push(m)
+  return m
+}
+
+const hostPort = (m: Member): string => {
+  const match = /^\/ip4\/([^/]+)\/tcp\/(\d+)/.exec(m.addresses[0] ?? '')
+  return `${match?.[1]}:${match?.[2]}`
+}
+
+describe('options are validated with named errors', () => {
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['cluster', { cluster: 'has space' }, 'cluster'],
+    ['cluster type', { cluster: 42 }, 'cluster'],
+    ['listen', { cluster: 'x', listen: 'nonsense' }, 'listen[0]'],
+    ['seed port', { cluster: 'x', seeds: ['127.0.0.1:0'] }, 'seeds[0]'],
+    ['seed port range', { cluster: 'x', seeds: ['127.0.0.1:70000'] }, 'seeds[0]'],
+    ['metadata value', { cluster: 'x', metadata: { a: {} } }, 'metadata.a'],
+    ['timing key', { cluster: 'x', timing: { nope: 1 } }, 'timing.nope'],
+    ['timing value', { cluster: 'x', timing: { heartbeatIntervalMs: -5 } }, 'timing.heartbeatIntervalMs'],
+    ['lease margin', { cluster: 'x', timing: { leaseMs: 2000 } }, 'timing.leaseMs'],
+    ['maxMessageBytes', { cluster: 'x', maxMessageBytes: 10 }, 'maxMessageBytes']
+  ]
+  for (const [label, options, option] of cases) {
+    it(`rejects a bad ${label}`, () => {
+      let caught: unknown
+      try { new Member(options as never) } catch (err) { caught = err }
+      expect(caught).toBeInstanceOf(InvalidOptionError)
+      const err = caught as InvalidOptionError
+      expect(err.option).toBe(option)
+      expect(err.code).toBe('ERR_INVALID_OPTION')
+      expect(err.message).toContain(`"${option}"`)
+      expect(err.message).toMatch(/expected .+, received .+/)
+    })
+  }
+
+  it('accepts host:port, localhost and multiaddrs', () => {
+    const m = new Member({ cluster: 'x', listen: 'localhost:0', seeds: ['127.0.0.1:7000', '/ip4/127.0.0.1/tcp/7001'] })
+    expect(m.options.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
+    expect(m.options.seeds).toEqual(['/ip4/127.0.0.1/tcp/7000', '/ip4/127.0.0.1/tcp/7001'])
+  })
+})
+
+describe('a member in one process', () => {
+  it('founds a group alone, is coordinator, and stops cleanly (idempotently)', async () => {
+    const a = await member(cluster(), 'a')
+    expect(a.view?.members.map(m => m.name)).toEqual(['a'])
+    expect(a.isCoordinator).toBe(true)
+    expect(a.epoch).toBeGreaterThan(0)
+    await Promise.all([a.stop(), a.stop()])
+    expect(a.isCoordinator).toBe(false)
+    expect(() => a.broadcast('x')).toThrow(NotRunningError)
+  })
+
+  it('emits view and coordinator events, yields views, and resolves waitForView', async () => {
+    const c = cluster()
+    const a = await member(c, 'a')
+    const changes: ViewChange[] = []
+    a.on('view', v => changes.push(v))
+    const ac = new AbortController()
+    const iterated: number[] = []
+    const iterating = (async () => {
+      for await (const change of a.views({ signal: ac.signal })) {
+        iterated.push(change.view.members.length)
+        if (change.view.members.length === 3) break
+      }
+    })()
+    const b = await member(c, 'b', [hostPort(a)])
+    await b.waitForView(v => v.members.length === 2, { timeoutMs: 10_000 })
+    const cc = await member(c, 'c', [hostPort(a)])
+    const view = await a.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
+    await iterating
+    expect(view.members.map(m => m.name)).toEqual(['a', 'b', 'c'])
+    expect(changes.map(ch => ch.joined.map(m => m.name))).toEqual([['b'], ['c']])
+    expect(changes.every(ch => ch.isCoordinator)).toBe(true)
+    expect(iterated).toEqual([2, 3])
+    await cc.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
+
+    // graceful leave of the coordinator: b is told by a coordinator event
+    const promoted = new Promise<boolean>(resolve => b.once('coordinator', e => resolve(e.isCoordinator)))
+    await a.stop()
+    expect(await promoted).toBe(true)
+    expect(b.view?.members.map(m => m.name)).toEqual(['b', 'c'])
+  })
+
+  it('waitForView rejects with TimeoutError, and with the abort reason', async () => {
+    const a = await member(cluster(), 'a')
+    await expect(a.waitForView(v => v.members.length === 5, { timeoutMs: 50 })).rejects.toBeInstanceOf(TimeoutError)
+    const ac = new AbortController()
+    const waiting = a.waitForView(v => v.members.length === 5, { signal: ac.signal })
+    ac.abort(new Error('enough'))
+    await expect(waiting).rejects.toThrow('enough')
+  })
+
+  it('delivers send() to one member and broadcast() to all others', async () => {
+    const c = cluster()
+    const a = await member(c, 'a')
+    const b = await member(c, 'b', [hostPort(a)])
+    const cc = await member(c, 'c', [hostPort(a)])
+    await Promise.all([a, b, cc].map(async m => await m.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })))
+    const got = (m: Member, count: number): Promise<Message[]> => new Promise(resolve => {
+      const list: Message[] = []
+      const on = (msg: Message): void => { list.push(msg); if (list.length === count) { m.off('message', on); resolve(list) } }
+      m.on('message', on)
+    })
+    const atB = got(b, 2)
+    const atC = got(cc, 1)
+    a.send(b.id, { hello: 'b', n: 1 })
+    // gossipsub needs the mesh: retry the broadcast until it arrives, bounded
+    let tries = 0
+    const timer = setInterval(() => { if (tries++ < 50) a.broadcast({ all: true }) }, 100)
+    const [bMsgs, cMsgs] = await Promise.all([atB, atC])
+    clearInterval(timer)
+    expect(bMsgs.find(m => m.channel === 'direct')).toMatchObject({ from: a.id, payload: { hello: 'b', n: 1 } })
+    expect(bMsgs.find(m => m.channel === 'group')).toMatchObject({ from: a.id, payload: { all: true } })
+    expect(cMsgs[0]).toMatchObject({ from: a.id, channel: 'group', payload: { all: true } })
+  })
+
+  it('survives garbage at its TCP port and malformed frames on its protocols, without changing the view', async () => {
+    const c = cluster()
+    const a = await member(c, 'a')
+    const b = await member(c, 'b', [hostPort(a)])
+    await a.waitForView(v => v.members.length === 2, { timeoutMs: 10_000 })
+    const epoch = a.epoch
+    const viewChanges: ViewChange[] = []
+    a.on('view', v => viewChanges.push(v))
+
+    // raw bytes at the TCP port
+    const [host, port] = hostPort(a).split(':') as [string, string]
+    await Promise.all(Array.from({ length: 5 }, async () => await new Promise<void>(resolve => {
+      const sock = connect(Number(port), host, () => { sock.end(randomBytes(4096)) })
+      sock.on('error', () => resolve())
+      sock.on('close', () => resolve())
+    })))
+
+    // a real libp2p peer of the same cluster sending malformed, foreign and unknown frames
+    const drops: string[] = []
+    const intruder = createLibp2pTransport({ cluster: c, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    await intruder.start({ onConnected: () => {}, onDisconnected: () => {}, onDialFailed: () => {}, onDirect: () => {}, onGroup: () => {} })
+    a.on('dropped', d => drops.push(d.reason))
+    const foreign = new Codec('another-cluster', 1 << 20)
+    const wrongVersion = new Codec(c, 1 << 20)
+    const frames: Uint8Array[] = [
+      randomBytes(100),
+      new Uint8Array([0xc1]),
+      foreign.encode({ t: 'leave', epoch: 99 }),
+      wrongVersion.encode({ t: 'propose', epoch: 'x', members: [], ts: 0 } as never),
+      new Codec(c, 1 << 20).encode({ t: 'bogus' } as never),
+      // a forged commit that would remove b if it were believed: it is not from a member
+      new Codec(c, 1 << 20).encode({ t: 'commit', epoch: epoch + 100, members: [{ id: intruder.id, name: 'x', incarnation: 1, joinEpoch: 1, addrs: [], meta: {} }] })
+    ]
+    for (let i = 0; i < 20; i++) for (const f of frames) intruder.send(a.id, f, { addresses: a.addresses })
+    for (const f of frames) intruder.publish(f)
+    const deadline = Date.now() + 5000
+    while (drops.length < 20 * 4 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 20))
+    await intruder.stop()
+
+    expect(drops.length).toBeGreaterThanOrEqual(20 * 4)
+    expect(drops).toEqual(expect.arrayContaining(['malformed', 'foreign-cluster', 'unknown-type']))
+    expect(viewChanges).toEqual([])
+    expect(a.epoch).toBe(epoch)
+    expect(a.view?.members.map(m => m.name)).toEqual(['a', 'b'])
+    // still working: a third member joins
+    const cc = await member(c, 'c', [hostPort(a)])
+    await cc.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
+    await b.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
+  })
+})
