@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 import { dirname } from 'node:path'
-import { MemberProcess, agreed, type MemberEvent, type ViewEvent } from '../src/testing/member-process.js'
+import { MemberProcess, agreed, waitUntil as until, type MemberEvent, type ViewEvent } from '../src/testing/member-process.js'
 import { wallClockMs } from '../src/clock.js'
 import { fmt, summarize, type Summary } from './stats.js'
 
@@ -59,13 +59,6 @@ async function spawnMember (): Promise<MemberProcess> {
   return p
 }
 
-async function until (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 /** The ts at which `procs` came to agree: the latest of their current views' timestamps. */
 function agreedAt (procs: readonly MemberProcess[]): number {

@@ -8,7 +8,7 @@
  */
 import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
-import { MemberProcess, agreed, type ViewEvent } from '../src/testing/member-process.js'
+import { MemberProcess, agreed, waitUntil as until, type ViewEvent } from '../src/testing/member-process.js'
 import { wallClockMs } from '../src/clock.js'
 
 const { values } = parseArgs({ options: { cluster: { type: 'string', default: 'demo' }, 'base-port': { type: 'string', default: '0' } } })
@@ -24,13 +24,6 @@ function start (name: string, index: number, seeds: string[]): MemberProcess {
   return p
 }
 
-async function until (cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
 
 function show (v: ViewEvent | undefined): string {
   if (v === undefined) return '(no view)'

@@ -4,6 +4,7 @@
  * Timing figures belong to bench/failover.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
 import { MemberProcess, agreed, type MemberEvent, type ViewEvent } from '../src/testing/member-process.js'
 
 const spawned: MemberProcess[] = []
@@ -116,5 +117,37 @@ describe('real processes on loopback', () => {
     await waitAgreed([a, c, b2], 3)
     expect(names(a)).toEqual(['a', 'c', 'b'])
     expect(a.lastView()?.isCoordinator).toBe(true)
+  })
+
+  it('a busy machine and pauses past the suspicion threshold exclude nobody: probes verify first', async () => {
+    const { a, b, c } = await threeMembers()
+    const epoch = a.lastView()?.epoch
+    const marks = [a, b, c].map(p => p.events.length)
+    // two CPU burners on a 2-core machine, for the whole test
+    const burners = [0, 1].map(() => spawn(process.execPath, ['-e', 'const end = Date.now() + 8000; while (Date.now() < end) {}'], { stdio: 'ignore' }))
+    try {
+      // freeze the coordinator and then followers, 520 ms at a time: past the 500 ms suspicion
+      // threshold, so the others probe; the probe is answered when the process runs again,
+      // inside the 250 ms it has, so the suspicion is refuted and nobody is excluded
+      for (const p of [a, c, a, b, c]) {
+        p.kill('SIGSTOP')
+        await new Promise(resolve => setTimeout(resolve, 520))
+        p.kill('SIGCONT')
+        await new Promise(resolve => setTimeout(resolve, 300))
+      }
+      // and let the burners keep the cores busy a while longer
+      await new Promise(resolve => setTimeout(resolve, 2000))
+    } finally {
+      for (const burner of burners) burner.kill('SIGKILL')
+    }
+    const suspicions = [a, b, c].flatMap((p, i) => p.events.slice(marks[i]).filter(e => e.type === 'suspect'))
+    const refutations = [a, b, c].flatMap((p, i) => p.events.slice(marks[i]).filter(e => e.type === 'refuted'))
+    expect(suspicions.length).toBeGreaterThan(0) // the pauses were long enough to be noticed
+    expect(refutations.length).toBe(suspicions.length) // and every suspicion was disproved
+    for (const [i, p] of [a, b, c].entries()) {
+      const events = p.events.slice(marks[i])
+      expect(events.filter(e => e.type === 'view' || e.type === 'excluded'), p.name).toEqual([])
+      expect(p.lastView()?.epoch).toBe(epoch)
+    }
   })
 })

@@ -185,4 +185,28 @@ describe('a member in one process', () => {
     await cc.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
     await b.waitForView(v => v.members.length === 3, { timeoutMs: 10_000 })
   })
+
+  it('more than ten members on one IP agree, and a broadcast reaches all of them', async () => {
+    const c = cluster()
+    const first = await member(c, 'm00')
+    const rest: Member[] = []
+    for (let i = 1; i < 12; i++) rest.push(await member(c, `m${String(i).padStart(2, '0')}`, [hostPort(first)]))
+    const all = [first, ...rest]
+    await Promise.all(all.map(async m => await m.waitForView(v => v.members.length === 12, { timeoutMs: 20_000 })))
+    expect(new Set(all.map(m => m.epoch)).size).toBe(1)
+    expect(all.filter(m => m.isCoordinator).map(m => m.name)).toEqual(['m00'])
+    const heard = new Set<string>()
+    const listeners = rest.map(m => {
+      const on = (msg: Message): void => { if (msg.channel === 'group') heard.add(m.name) }
+      m.on('message', on)
+      return on
+    })
+    const deadline = Date.now() + 10_000
+    while (heard.size < rest.length && Date.now() < deadline) {
+      first.broadcast('to everyone')
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    rest.forEach((m, i) => m.off('message', listeners[i] as (msg: Message) => void))
+    expect(heard.size).toBe(rest.length)
+  })
 })

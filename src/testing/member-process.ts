@@ -131,6 +131,15 @@ export class MemberProcess {
   private notify (): void { for (const w of [...this.waiters]) w() }
 }
 
+/** Polls `condition` every `intervalMs` until it holds; rejects after `timeoutMs`, naming `what`. */
+export async function waitUntil (condition: () => boolean, timeoutMs: number, what: string, intervalMs = 5): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, intervalMs))
+  }
+}
+
 /** Whether every process's last view has the same epoch and the same members in order. */
 export function agreed (procs: readonly MemberProcess[], size: number): boolean {
   const views = procs.map(p => p.lastView())
