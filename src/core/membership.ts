@@ -45,6 +45,13 @@ export interface MembershipConfig {
   readonly hasSeeds: boolean
   /** Uniform in [0, 1): used only for back-off jitter. Injected for deterministic tests. */
   readonly random: () => number
+  /**
+   * The lowest epoch a newly founded group may start at. The shell passes the wall clock in
+   * milliseconds, so epochs (fencing tokens) keep growing even across a restart of the whole
+   * cluster, as long as a group installs fewer than one view per millisecond on average.
+   * @default () => 0
+   */
+  readonly epochFloor?: () => number
 }
 
 interface Health {
@@ -76,22 +83,27 @@ export class Membership {
   private readonly timing: Timing
   private readonly random: () => number
   private readonly hasSeeds: boolean
+  private readonly epochFloor: () => number
   private me: MemberRecord
   private _status: MemberStatus = 'idle'
   private _view: View | undefined
   private out: Effect[] = []
 
-  /** Highest epoch this member acked, and who leads the view it acked. */
+  /** Highest epoch this member acked, and who proposed it. */
   private promised = 0
-  private promisedLeader: string | undefined
   private promisedProposer: string | undefined
   private promisedAt = NEVER
+  /** Our rank (index) in the view we promised. */
+  private promisedRank = 0
   /** Highest epoch this member ever installed; kept across exclusion, so views never go back. */
   private installedEpoch = 0
   /** Highest epoch seen anywhere; new proposals go above it. */
   private maxEpoch = 0
 
   private readonly health = new Map<string, Health>()
+  private leaseCache: number | undefined
+  /** Our index in the installed view (-1 when not in one). */
+  private myRank = -1
   private readonly connected = new Set<string>()
   /** Address book: the newest record seen for each id. */
   private readonly known = new Map<string, MemberRecord>()
@@ -124,6 +136,7 @@ export class Membership {
     this.timing = config.timing
     this.random = config.random
     this.hasSeeds = config.hasSeeds
+    this.epochFloor = config.epochFloor ?? (() => 0)
     this.me = withJoinEpoch(config.self, 0)
   }
 
@@ -137,11 +150,24 @@ export class Membership {
 
   /** Coordinator of a settled view, with a live lease and no promise to another leader. */
   isCoordinator (now: number): boolean {
+    return this.actingRank(now) === 0
+  }
+
+  /**
+   * This member's rank in its installed view, if it may act on that rank now: the view is
+   * settled, the lease is live, and no outstanding promise ranks it lower (while a promised
+   * view is pending, the worse of the two ranks counts). Undefined when it may not act at all.
+   * Masters(N) are the members whose acting rank is below N.
+   */
+  actingRank (now: number): number | undefined {
     const view = this._view
-    if (this._status !== 'member' || view === undefined) return false
-    if (view.members[0]?.id !== this.me.id) return false
-    if (this.promisedElsewhere(now)) return false
-    return now < this.leaseExpiry()
+    if (this._status !== 'member' || view === undefined) return undefined
+    let rank = this.myRank
+    if (rank < 0) return undefined
+    if (this.promised > this.installedEpoch && now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs) {
+      rank = Math.max(rank, this.promisedRank)
+    }
+    return now < this.leaseExpiry() ? rank : undefined
   }
 
   /**
@@ -150,12 +176,16 @@ export class Membership {
    * commit may still arrive, and it may already coordinate a view that includes us.
    */
   private promisedElsewhere (now: number): boolean {
-    return this.promised > this.installedEpoch && this.promisedLeader !== this.me.id &&
+    return this.promised > this.installedEpoch && this.promisedRank !== 0 &&
       now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs
   }
 
-  /** When the coordinator lease ends: the oldest echo among the other members, plus leaseMs. */
+  /**
+   * When the lease ends: the oldest echo among the other members, plus leaseMs. Cached (the
+   * per-item stream filter asks on every item); any echo or view change clears the cache.
+   */
   leaseExpiry (): number {
+    if (this.leaseCache !== undefined) return this.leaseCache
     const view = this._view
     if (view === undefined) return NEVER
     let expiry = Number.POSITIVE_INFINITY
@@ -164,7 +194,15 @@ export class Membership {
       const h = this.health.get(m.id)
       expiry = Math.min(expiry, (h?.echo ?? NEVER) + this.timing.leaseMs)
     }
+    this.leaseCache = expiry
     return expiry
+  }
+
+  private setEcho (h: Health, echo: number): void {
+    if (echo > h.echo) {
+      h.echo = echo
+      this.leaseCache = undefined
+    }
   }
 
   /** Whether the member with this id is currently suspected (being verified) or judged dead. */
@@ -304,7 +342,7 @@ export class Membership {
   }
 
   private formSingleton (): void {
-    const epoch = Math.max(this.maxEpoch, this.promised, this.installedEpoch) + 1
+    const epoch = Math.max(this.maxEpoch + 1, this.promised + 1, this.installedEpoch + 1, Math.floor(this.epochFloor()))
     this.maxEpoch = epoch
     this.me = withJoinEpoch(this.me, epoch)
     this.install(makeView(epoch, [this.me]), this.lastTick ?? 0)
@@ -546,7 +584,7 @@ export class Membership {
     if (p === undefined || epoch !== p.epoch || !p.members.some(m => m.id === from)) return
     p.acks.add(from)
     const h = this.health.get(from)
-    if (h !== undefined) h.echo = Math.max(h.echo, echo)
+    if (h !== undefined) this.setEcho(h, echo)
     this.maybeCommit(p, now)
   }
 
@@ -561,7 +599,7 @@ export class Membership {
       // the ack echoed our proposal's timestamp: that renews the lease for new members too
       const h = this.health.get(m.id)
       if (h === undefined && m.id !== this.me.id) this.health.set(m.id, this.newHealth(now, p.ts))
-      else if (h !== undefined) h.echo = Math.max(h.echo, p.ts)
+      else if (h !== undefined) this.setEcho(h, p.ts)
     }
     if (view.members.some(m => m.id === this.me.id)) {
       this.install(view, now)
@@ -581,6 +619,8 @@ export class Membership {
       this.onNewerView(from, theirs, now)
       return
     }
+    // A member behind us refused a proposer it does not know yet: hand it our view first.
+    if (theirs !== undefined && theirs.epoch < mine) this.resendCommit(from, now)
     // Someone else proposed a higher epoch: back off with jitter, then retry above it.
     if (p.retryAt === undefined) p.retryAt = now + this.timing.retryIntervalMs * (0.5 + this.random())
   }
@@ -588,6 +628,17 @@ export class Membership {
   private onPropose (from: string, msg: Extract<ProtocolMessage, { t: 'propose' }>, now: number): void {
     if (!msg.members.some(m => m.id === this.me.id)) { this.dropped('not-in-proposal'); return }
     const installed = this.installedEpoch
+    // Follow only our own group: a proposer from our view (the coordinator, or the next in line
+    // taking over), or a view our coordinator is joining (a merge it asked for). A proposer from
+    // elsewhere — say a side of a healed partition that still counts us — is refused with our
+    // view, from which it learns where we are.
+    const view = this._view
+    const leader = view?.members[0]?.id
+    if (view !== undefined && this._status !== 'joining' && !hasMember(view, from) &&
+        (leader === undefined || !msg.members.some(m => m.id === leader))) {
+      this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summary(view) }, false)
+      return
+    }
     const duplicate = msg.epoch === this.promised && this.promisedProposer === from
     if (!duplicate && (msg.epoch <= installed || msg.epoch <= this.promised)) {
       this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summaryOrUndefined() }, false)
@@ -603,7 +654,7 @@ export class Membership {
     this.promised = epoch
     this.promisedAt = now
     this.promisedProposer = proposer
-    this.promisedLeader = makeView(epoch, members).id.coordinator
+    this.promisedRank = Math.max(0, makeView(epoch, members).members.findIndex(m => m.id === this.me.id))
   }
 
   private onCommit (from: string, epoch: number, members: readonly MemberRecord[], now: number): void {
@@ -624,6 +675,8 @@ export class Membership {
     const self = view.members.find(m => m.id === this.me.id)
     if (self !== undefined) this.me = { ...this.me, joinEpoch: self.joinEpoch }
     this._view = view
+    this.myRank = view.members.findIndex(m => m.id === this.me.id)
+    this.leaseCache = undefined
     this.installedEpoch = view.id.epoch
     this.maxEpoch = Math.max(this.maxEpoch, view.id.epoch)
     if (this._status === 'joining') this._status = 'member'
@@ -779,6 +832,8 @@ export class Membership {
     const previous = this._view
     this.out.push({ type: 'excluded', by, previous })
     this._view = undefined
+    this.myRank = -1
+    this.leaseCache = undefined
     this._status = 'joining'
     this.me = withJoinEpoch(this.me, 0)
     this.health.clear()
@@ -845,7 +900,7 @@ export class Membership {
     }
     const first = h.lastTs === NEVER
     h.lastTs = Math.max(h.lastTs, ts)
-    h.echo = Math.max(h.echo, echo)
+    this.setEcho(h, echo)
     // Answer a new member's first heartbeat at once: any of us may have to coordinate next
     // (a graceful handover), and the lease needs its echo, not one a heartbeat period later.
     if (first && this._view !== undefined) {

@@ -38,6 +38,32 @@ export function oneCoordinatorPerGroup (sim: Simulation): string | undefined {
   return undefined
 }
 
+/**
+ * Masters(N) for every N at once: no acting member's view holds more than N members that
+ * act on a rank below N. This is what the lease guarantees: a master that was paused, or is
+ * cut off, stops acting before its successor in the same group starts. A group, here, is
+ * the members that count each other as members. (Under the `allow` policy the two sides of
+ * a partition each have their own masters, and a member may briefly be counted by both;
+ * preventing that is the `majority` policy's job.)
+ */
+export function atMostNMasters (sim: Simulation): string | undefined {
+  const acting: Array<{ id: string, rank: number, members: Set<string> }> = []
+  for (const n of sim.upNodes()) {
+    const rank = n.core.actingRank(sim.now)
+    if (rank !== undefined) acting.push({ id: n.id, rank, members: new Set(n.core.view?.members.map(m => m.id)) })
+  }
+  // Only a member that acts is a witness: its lease needs echoes from every member of its
+  // view, so that view is current. A bystander's view may be stale in a partition.
+  for (const x of acting) {
+    // ranks compare only within one group: members that count each other as members
+    const ranks = acting.filter(y => x.members.has(y.id) && y.members.has(x.id)).map(y => y.rank).sort((a, b) => a - b)
+    // more than N ranks below N, for some N, exactly when the i-th smallest rank is below i
+    const i = ranks.findIndex((r, k) => r < k)
+    if (i >= 0) return `at ${sim.now.toFixed(1)} ms ${x.id}'s group has ${i + 1} members acting on ranks below ${(ranks[i] as number) + 1}: [${ranks.join(', ')}]`
+  }
+  return undefined
+}
+
 /** A coordinator is the oldest member of its own installed view. */
 export function coordinatorIsOldest (sim: Simulation): string | undefined {
   for (const node of sim.upNodes()) {
@@ -47,7 +73,7 @@ export function coordinatorIsOldest (sim: Simulation): string | undefined {
   return undefined
 }
 
-export const ALL_INVARIANTS = [epochsNeverDecrease, oneCoordinatorPerGroup, coordinatorIsOldest]
+export const ALL_INVARIANTS = [epochsNeverDecrease, oneCoordinatorPerGroup, atMostNMasters, coordinatorIsOldest]
 
 /** Installs a step hook that throws on the first violated invariant. */
 export function checkInvariants (sim: Simulation, invariants = ALL_INVARIANTS): void {
