@@ -35,6 +35,36 @@ export interface CoordinatorChange {
   readonly view: View | undefined
 }
 
+export type MastershipReason =
+  /** the first view this member installed ranks it a master (it founded the group or joined a small one) */
+  | 'elected'
+  /** an older member failed (crash, hang, cut off) and was excluded */
+  | 'failover'
+  /** an older member left gracefully */
+  | 'handover'
+  /** a view change for another reason (a merge, members joining) */
+  | 'view'
+  /** the lease lapsed: some member has not echoed a heartbeat within leaseMs (self-demotion) */
+  | 'lease-expired'
+  /** the lease holds again in the same view */
+  | 'lease-renewed'
+  /** the group removed this member (it was paused or cut off); it rejoins as the youngest */
+  | 'excluded'
+  /** stop() was called */
+  | 'leaving'
+
+export interface MastershipChange {
+  readonly isMaster: boolean
+  /** The epoch of the view at the change. On a promotion it is the grant's fencing token. */
+  readonly epoch: number
+  /** This member's acting rank after the change (undefined when it may not act at all). */
+  readonly rank: number | undefined
+  /** The N of masters(N) this change is about. */
+  readonly masters: number
+  readonly reason: MastershipReason
+  readonly view: View | undefined
+}
+
 export interface Message {
   readonly from: string
   readonly payload: unknown
@@ -47,6 +77,8 @@ export interface MemberEvents {
   view: [ViewChange]
   /** This member started or stopped coordinating. */
   coordinator: [CoordinatorChange]
+  /** This member became or stopped being one of the first `masters` members (with a live lease). */
+  mastership: [MastershipChange]
   /** An application message from another member. */
   message: [Message]
   /** A member is suspected (silence or closed connection) and being verified. */
@@ -74,6 +106,12 @@ export interface MemberInit {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
+interface Watcher {
+  readonly masters: number
+  last: boolean
+  readonly listener: (change: MastershipChange) => void
+}
+
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running'])
 
 export class Member {
@@ -86,7 +124,13 @@ export class Member {
   private core: Membership | undefined
   private state: State = 'new'
   private timer: NodeJS.Timeout | undefined
-  private wasCoordinator = false
+  /** Set by stop(): this member no longer acts as master, whatever its rank. */
+  private leaving = false
+  private readonly watchers = new Set<Watcher>()
+  private readonly beforeLeave = new Set<() => Promise<void>>()
+  private readonly services = new Map<string, (from: string, data: unknown) => void>()
+  /** Members this member judged dead (to tell a failover from a handover). */
+  private readonly deadSeen = new Set<string>()
   private lastSeedDial = Number.NEGATIVE_INFINITY
   private seedFailures = new Set<string>()
   private leftWaiter: (() => void) | undefined
@@ -113,6 +157,8 @@ export class Member {
       ? init.transport(this.options, onDrop)
       : createLibp2pTransport({ cluster: this.options.cluster, listen: [...this.options.listen], maxFrameBytes: this.options.maxMessageBytes, onDrop })
     this.emitter.setMaxListeners(0)
+    this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
+    this.watchMastership(this.options.masters, c => this.emit('mastership', c))
   }
 
   /** This member's id (its libp2p peer id). Available once started. */
@@ -123,7 +169,55 @@ export class Member {
   /** The installed view: settled, agreed by all its members. Undefined while joining. */
   get view (): View | undefined { return this.core?.view }
   /** Whether this member coordinates now: computed against the clock at the call (lease). */
-  get isCoordinator (): boolean { return this.core?.isCoordinator(this.clock()) ?? false }
+  get isCoordinator (): boolean { return this.rank === 0 }
+  /**
+   * This member's rank in the settled view, if it may act on it now (lease live, not leaving);
+   * otherwise undefined. Computed against the clock at the call.
+   */
+  get rank (): number | undefined {
+    return this.leaving ? undefined : this.core?.actingRank(this.clock())
+  }
+
+  /**
+   * Whether this member is one of the first `masters` members of the settled view and may act
+   * on it now. Computed against the clock at the call: a process that resumes from a pause
+   * longer than its lease gets false before any of its timers or handlers run.
+   */
+  isMaster (masters: number = this.options.masters): boolean {
+    const rank = this.rank
+    return rank !== undefined && rank < masters
+  }
+
+  /**
+   * Calls `listener` whenever this member starts or stops being one of the first `masters`
+   * members (serially, after the change). Returns a function that stops watching.
+   */
+  watchMastership (masters: number, listener: (change: MastershipChange) => void): () => void {
+    const watcher: Watcher = { masters, last: this.isMaster(masters), listener }
+    this.watchers.add(watcher)
+    return () => { this.watchers.delete(watcher) }
+  }
+
+  /** Runs `hook` at the start of `stop()`, before the group is told: policies stop their work here. */
+  onBeforeLeave (hook: () => Promise<void>): () => void {
+    this.beforeLeave.add(hook)
+    return () => { this.beforeLeave.delete(hook) }
+  }
+
+  /**
+   * A named internal channel for Conclave's own policies (the scheduler): `handler` receives
+   * what `sendService(to, name, data)` sends from other members, on the direct stream.
+   */
+  registerService (name: string, handler: (from: string, data: unknown) => void): () => void {
+    this.services.set(name, handler)
+    return () => { this.services.delete(name) }
+  }
+
+  sendService (to: string, name: string, data: unknown): void {
+    if (this.state !== 'running' && this.state !== 'stopping') return
+    const addrs = this.view?.members.find(m => m.id === to)?.addrs ?? []
+    this.transport.send(to, this.codec.encode({ t: 'svc', s: name, d: data }), { addresses: addrs })
+  }
   /** The epoch of the installed view, or 0 while joining. */
   get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
   get running (): boolean { return this.state === 'running' }
@@ -164,7 +258,13 @@ export class Member {
       meta: this.options.metadata
     }
     const seeds = this.seedAddresses()
-    this.core = new Membership({ self, timing: this.options.timing, hasSeeds: seeds.length > 0, random: () => randomInt(0, 2 ** 31) / 2 ** 31 })
+    this.core = new Membership({
+      self,
+      timing: this.options.timing,
+      hasSeeds: seeds.length > 0,
+      random: () => randomInt(0, 2 ** 31) / 2 ** 31,
+      epochFloor: () => Date.now()
+    })
     this.state = 'running'
     this.feed(now => this.core?.start(now))
     this.dialSeeds(this.clock())
@@ -251,6 +351,10 @@ export class Member {
     if (this.state === 'new' || this.state === 'stopped') { this.state = 'stopped'; return }
     if (this.state === 'starting') await new Promise(resolve => setImmediate(resolve))
     this.state = 'stopping'
+    // Work stops before the group hears of the leave: the successor cannot start first.
+    this.leaving = true
+    this.evaluateMastership('leaving')
+    await Promise.allSettled([...this.beforeLeave].map(async hook => await hook()))
     const core = this.core
     if (core !== undefined && core.status !== 'left') {
       let timeout: NodeJS.Timeout | undefined
@@ -266,7 +370,7 @@ export class Member {
     }
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
-    this.setCoordinator(false)
+    this.evaluateMastership('leaving')
     await this.transport.stop()
     this.state = 'stopped'
     this.emit('stopped')
@@ -316,6 +420,12 @@ export class Member {
       this.emit('message', { from: peer, payload: msg.payload, channel })
       return
     }
+    if (msg.t === 'svc') {
+      const handler = channel === 'direct' ? this.services.get(msg.s) : undefined
+      if (handler === undefined) { this.countDrop('unknown-service', peer); return }
+      try { handler(peer, msg.d) } catch { this.countDrop('service-error', peer) }
+      return
+    }
     // Protocol messages travel only on the direct stream, where the sender is authenticated.
     if (channel !== 'direct') { this.countDrop('protocol-on-group' as DropReason, peer); return }
     this.feed(now => this.core?.receive(peer, msg, now))
@@ -326,8 +436,13 @@ export class Member {
     if (this.core === undefined || this.state === 'stopped') return
     this.pending.push(() => {
       const effects = input(this.clock()) ?? []
-      for (const e of effects) this.carryOut(e)
-      this.setCoordinator(this.core?.isCoordinator(this.clock()) ?? false)
+      let reason: MastershipReason | undefined
+      for (const e of effects) {
+        this.carryOut(e)
+        if (e.type === 'install') reason = this.viewReason(e.view, e.previous)
+        else if (e.type === 'excluded') reason = 'excluded'
+      }
+      this.evaluateMastership(reason)
     })
     if (this.busy) return
     this.busy = true
@@ -368,14 +483,36 @@ export class Member {
         this.countDrop(e.reason, undefined)
         break
       case 'dead':
+        this.deadSeen.add(e.peer)
         break
     }
   }
 
-  private setCoordinator (now: boolean): void {
-    if (now === this.wasCoordinator) return
-    this.wasCoordinator = now
-    this.emit('coordinator', { isCoordinator: now, epoch: this.epoch, view: this.view })
+  /** Tells every watcher whose masters(N) status changed, with the reason. */
+  private evaluateMastership (hint: MastershipReason | undefined): void {
+    const rank = this.rank
+    for (const w of [...this.watchers]) {
+      const now = rank !== undefined && rank < w.masters
+      if (now === w.last) continue
+      w.last = now
+      const reason = hint ?? (this.leaving ? 'leaving' : now ? 'lease-renewed' : 'lease-expired')
+      const change: MastershipChange = { isMaster: now, epoch: this.epoch, rank, masters: w.masters, reason, view: this.view }
+      try {
+        w.listener(change)
+      } catch (err) {
+        setImmediate(() => { throw err })
+      }
+    }
+  }
+
+  /** Why a new view changed our rank: an older member failed, left, or something else. */
+  private viewReason (view: View, previous: View | undefined): MastershipReason {
+    if (previous === undefined) return 'elected'
+    const myOldRank = previous.members.findIndex(m => m.id === this.id)
+    const gone = previous.members.slice(0, Math.max(0, myOldRank)).filter(m => !view.members.some(n => n.id === m.id))
+    const reason: MastershipReason = gone.length === 0 ? 'view' : gone.some(m => this.deadSeen.has(m.id)) ? 'failover' : 'handover'
+    for (const m of previous.members) if (!view.members.some(n => n.id === m.id)) this.deadSeen.delete(m.id)
+    return reason
   }
 
   private encodeUser (payload: unknown, operation: string): Uint8Array {

@@ -25,6 +25,11 @@ export interface MemberOptions {
   maxMessageBytes?: number
   /** How long `stop()` waits for the group to acknowledge the leave before closing anyway. @default 2000 */
   leaveTimeoutMs?: number
+  /**
+   * How many members are masters: the first N of the view (Camel's ZooKeeper route policy
+   * allows more than one). Routes and filters may ask for their own N. @default 1
+   */
+  masters?: number
 }
 
 export interface ResolvedOptions {
@@ -36,6 +41,7 @@ export interface ResolvedOptions {
   readonly timing: Timing
   readonly maxMessageBytes: number
   readonly leaveTimeoutMs: number
+  readonly masters: number
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -64,7 +70,8 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   }
   const leaveTimeoutMs = input.leaveTimeoutMs ?? 2000
   positive('leaveTimeoutMs', leaveTimeoutMs)
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs }
+  const masters = validateMasters('masters', input.masters ?? 1)
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters }
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {
@@ -81,6 +88,14 @@ export function resolveTiming (partial: Partial<Timing>): Timing {
     throw new InvalidOptionError('timing.heartbeatIntervalMs', `less than suspectAfterMs (${t.suspectAfterMs})`, t.heartbeatIntervalMs)
   }
   return Object.freeze(t)
+}
+
+/** A count of masters: an integer of at least 1. */
+export function validateMasters (option: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 10_000) {
+    throw new InvalidOptionError(option, 'an integer from 1 to 10000', value)
+  }
+  return value
 }
 
 function positive (option: string, value: unknown): void {

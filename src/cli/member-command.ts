@@ -20,10 +20,13 @@ Options:
   --seed <host:port>    a member to join through; repeat for several. Without
                         seeds, or when none answers, this member founds the group
   --name <name>         name shown in views (default <hostname>-<pid>)
+  --masters <N>         how many members are masters: the first N of the view
+                        (default 1); each change prints a "master" line
   --json                one JSON object per line on stdout:
                           {"type":"ready","ts":…,"id":…,"name":…,"listen":[…]}
                           {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…}
                           {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
+                          {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
                           {"type":"suspect"|"refuted"|"excluded",…}
                           {"type":"left","ts":…}
   -h, --help            show this help
@@ -39,6 +42,7 @@ export async function runMember (args: string[]): Promise<number> {
         listen: { type: 'string' },
         seed: { type: 'string', multiple: true },
         name: { type: 'string' },
+        masters: { type: 'string' },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
       },
@@ -58,6 +62,7 @@ export async function runMember (args: string[]): Promise<number> {
     cluster: values.cluster,
     listen: values.listen ?? '127.0.0.1:0',
     seeds: values.seed ?? [],
+    ...(values.masters !== undefined ? { masters: parseCount('--masters', values.masters) } : {}),
     ...(values.name !== undefined ? { name: values.name } : {})
   })
   // Lines produced while starting (a founder's first view) wait until "ready" is printed.
@@ -86,6 +91,8 @@ export async function runMember (args: string[]): Promise<number> {
   })
   member.on('coordinator', c => out({ type: 'coordinator', isCoordinator: c.isCoordinator, epoch: c.epoch },
     c.isCoordinator ? `now coordinator (epoch ${c.epoch})` : 'no longer coordinator'))
+  member.on('mastership', c => out({ type: 'master', isMaster: c.isMaster, epoch: c.epoch, reason: c.reason },
+    c.isMaster ? `now master (rank ${c.rank}, epoch ${c.epoch}, ${c.reason})` : `no longer master (${c.reason})`))
   member.on('suspect', s => out({ type: 'suspect', id: s.id, reason: s.reason }, `suspecting ${nameOf(s.id)} (${s.reason === 'disconnect' ? 'connection closed' : 'silent'})`))
   member.on('refuted', s => out({ type: 'refuted', id: s.id }, `${nameOf(s.id)} is alive after all`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
@@ -108,4 +115,9 @@ export async function runMember (args: string[]): Promise<number> {
   await member.stop()
   out({ type: 'left' }, 'left the group')
   return 0
+}
+
+function parseCount (flag: string, text: string): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${flag} must be a whole number of at least 1, got "${text}"`)
+  return Number(text)
 }

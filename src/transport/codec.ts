@@ -14,7 +14,10 @@ export const WIRE_VERSION = 1
 /** An application message: `payload` is any msgpack-encodable value. */
 export interface UserMessage { readonly t: 'user', readonly payload: unknown }
 
-export type WireMessage = ProtocolMessage | UserMessage
+/** A message of one of Conclave's own services (the scheduler), by service name. */
+export interface ServiceMessage { readonly t: 'svc', readonly s: string, readonly d: unknown }
+
+export type WireMessage = ProtocolMessage | UserMessage | ServiceMessage
 
 export type DecodeResult =
   | { readonly ok: true, readonly msg: WireMessage }
@@ -46,6 +49,7 @@ export class Codec {
     if (raw.c !== this.cluster) return { ok: false, reason: 'foreign-cluster' }
     const t = raw.t
     if (t === 'user') return { ok: true, msg: { t: 'user', payload: raw.payload } }
+    if (t === 'svc') return str(raw.s) ? { ok: true, msg: { t: 'svc', s: raw.s, d: raw.d } } : { ok: false, reason: 'invalid' }
     if (typeof t !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(t)) return { ok: false, reason: 'unknown-type' }
     const msg = validate(t as ProtocolMessage['t'], raw)
     return msg === undefined ? { ok: false, reason: 'invalid' } : { ok: true, msg }

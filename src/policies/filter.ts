@@ -1,0 +1,86 @@
+/**
+ * The coordinator filter (camel-jgroups' JGroupsFilters.dropNonCoordinatorViews, ActiveMQ's
+ * exclusive consumer): items pass only while this member is a master, checked at each item
+ * against the clock — so after a pause longer than the lease, nothing passes, even before any
+ * timer of this process has run.
+ */
+import { Transform, type TransformCallback } from 'node:stream'
+import { EventEmitter, on } from 'node:events'
+import type { Member, MastershipChange } from '../member.js'
+import { validateMasters } from '../options.js'
+
+export interface FilterOptions {
+  /** Pass items while this member is one of the first N. @default the member's `masters` option */
+  readonly masters?: number
+}
+
+/** An item with the epoch (fencing token) of the view under which it passed. */
+export interface Stamped<T> {
+  readonly item: T
+  readonly epoch: number
+}
+
+/** Passes the items of `source` that arrive while this member is master; drops the rest. */
+export async function * masterOnly<T> (member: Member, source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions = {}): AsyncGenerator<T> {
+  const n = mastersOf(member, opts)
+  for await (const item of source) {
+    if (member.isMaster(n)) yield item
+  }
+}
+
+/** As `masterOnly`, with each passed item stamped with the epoch under which it passed. */
+export async function * masterOnlyStamped<T> (member: Member, source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions = {}): AsyncGenerator<Stamped<T>> {
+  const n = mastersOf(member, opts)
+  for await (const item of source) {
+    if (member.isMaster(n)) yield { item, epoch: member.epoch }
+  }
+}
+
+/** The synchronous variant, for in-memory batches on a hot path. */
+export function * masterOnlySync<T> (member: Member, source: Iterable<T>, opts: FilterOptions = {}): Generator<T> {
+  const n = mastersOf(member, opts)
+  for (const item of source) {
+    if (member.isMaster(n)) yield item
+  }
+}
+
+/** A Node object-mode Transform that forwards chunks only while this member is master. */
+export function masterOnlyStream (member: Member, opts: FilterOptions & { readonly stamped?: boolean } = {}): Transform {
+  const n = mastersOf(member, opts)
+  const stamped = opts.stamped === true
+  return new Transform({
+    objectMode: true,
+    transform (chunk: unknown, _enc: BufferEncoding, done: TransformCallback) {
+      if (member.isMaster(n)) done(null, stamped ? { item: chunk, epoch: member.epoch } : chunk)
+      else done()
+    }
+  })
+}
+
+/**
+ * This member's promotions and demotions for masters(N), as they happen (Camel's view messages
+ * on the coordinator yield promotions only). Ends when `signal` aborts or the member stops.
+ */
+export async function * mastershipChanges (member: Member, opts: FilterOptions & { readonly signal?: AbortSignal } = {}): AsyncGenerator<MastershipChange> {
+  const n = mastersOf(member, opts)
+  const relay = new EventEmitter()
+  const unwatch = member.watchMastership(n, change => relay.emit('change', change))
+  const stopped = new AbortController()
+  const onStopped = (): void => stopped.abort()
+  member.once('stopped', onStopped)
+  const signal = opts.signal === undefined ? stopped.signal : AbortSignal.any([opts.signal, stopped.signal])
+  try {
+    for await (const [change] of on(relay, 'change', { signal })) {
+      yield change as MastershipChange
+    }
+  } catch (err) {
+    if (!signal.aborted) throw err
+  } finally {
+    unwatch()
+    member.off('stopped', onStopped)
+  }
+}
+
+function mastersOf (member: Member, opts: FilterOptions): number {
+  return opts.masters === undefined ? member.options.masters : validateMasters('masters', opts.masters)
+}

@@ -1,0 +1,224 @@
+/**
+ * Route policy: work that runs only on a master (Camel's ZooKeeper RoutePolicy, Karaf's
+ * master/slave bundles), with no lock store.
+ *
+ * Invariants:
+ *  - start and stop of one route never overlap on one member: one serial loop per route;
+ *  - start runs only while this member is one of the route's first N members with a live lease;
+ *    on demotion the context's AbortSignal fires at once, then stop(reason) is awaited, bounded
+ *    by `stopTimeoutMs` (a stop that throws or hangs is reported, never fatal);
+ *  - a start that throws is reported and retried with exponential back-off while still master;
+ *  - on a graceful leave the member stops its routes before it tells the group, so the
+ *    successor's start cannot come before this member's stop.
+ */
+import { EventEmitter } from 'node:events'
+import type { Member, MastershipReason } from '../member.js'
+import type { View } from '../core/view.js'
+import { InvalidOptionError } from '../errors.js'
+import { validateMasters } from '../options.js'
+
+export interface RouteContext {
+  /** The fencing token of this grant: higher than any epoch granted before in the group. */
+  readonly epoch: number
+  /** The view in which mastership was granted. */
+  readonly view: View
+  /** This member's rank in that view. */
+  readonly rank: number
+  /** Aborts the moment this member stops being master (before stop() is called). */
+  readonly signal: AbortSignal
+  /** Whether this member is still master now: check before acting on the outside world. */
+  readonly isMaster: () => boolean
+}
+
+export interface RouteDefinition {
+  /** Shown in events. */
+  readonly name: string
+  /** Called when this member becomes master. */
+  start: (ctx: RouteContext) => void | Promise<void>
+  /** Called when it stops being master (after `ctx.signal` aborted), with the reason. */
+  stop?: (reason: MastershipReason | 'removed') => void | Promise<void>
+  /** Hot standby: called once on every member when the route is added, so a promoted standby starts warm. */
+  prepare?: () => void | Promise<void>
+  /** Run on the first N members of the view. @default the member's `masters` option */
+  readonly masters?: number
+  /** Longest wait for `stop()` before the route counts as stopped anyway. @default 5000 */
+  readonly stopTimeoutMs?: number
+  /** Back-off after a failed start: first delay, doubled up to `maxMs`. @default { initialMs: 100, maxMs: 5000 } */
+  readonly retry?: { readonly initialMs: number, readonly maxMs: number }
+}
+
+export type RouteEvent =
+  | { readonly type: 'started', readonly route: string, readonly epoch: number, readonly at: number }
+  | { readonly type: 'stopped', readonly route: string, readonly reason: string, readonly at: number }
+  | { readonly type: 'error', readonly route: string, readonly phase: 'prepare' | 'start' | 'stop', readonly error: unknown, readonly retryInMs?: number }
+  | { readonly type: 'stop-timeout', readonly route: string, readonly timeoutMs: number }
+
+export interface Route {
+  readonly name: string
+  /** Whether start() has completed and stop() has not begun. */
+  readonly running: boolean
+  /** The epoch of the current grant while running. */
+  readonly epoch: number | undefined
+  on: (event: 'event', listener: (e: RouteEvent) => void) => void
+  off: (event: 'event', listener: (e: RouteEvent) => void) => void
+  /** Resolves when no start or stop is in progress. */
+  idle: () => Promise<void>
+  /** Stops the route if running and unregisters it. */
+  remove: () => Promise<void>
+}
+
+/** Registers `definition` on `member`: it runs whenever the member is one of the route's masters. */
+export function addRoute (member: Member, definition: RouteDefinition): Route {
+  return new RouteRunner(member, definition)
+}
+
+class RouteRunner extends EventEmitter implements Route {
+  readonly name: string
+  private readonly masters: number
+  private readonly stopTimeoutMs: number
+  private readonly retry: { initialMs: number, maxMs: number }
+  private desired = false
+  private desiredReason: MastershipReason | 'removed' = 'view'
+  private state: 'stopped' | 'running' = 'stopped'
+  private controller: AbortController | undefined
+  private grantEpoch: number | undefined
+  private loop: Promise<void> | undefined
+  private failures = 0
+  private retryTimer: NodeJS.Timeout | undefined
+  private removed = false
+  private readonly unwatch: () => void
+  private readonly unhook: () => void
+  private readonly prepared: Promise<void>
+
+  constructor (private readonly member: Member, private readonly def: RouteDefinition) {
+    super()
+    if (typeof def !== 'object' || def === null) throw new InvalidOptionError('route', 'an object with name and start', def)
+    if (typeof def.name !== 'string' || def.name.length === 0) throw new InvalidOptionError('route.name', 'a non-empty string', def.name)
+    if (typeof def.start !== 'function') throw new InvalidOptionError('route.start', 'a function', def.start)
+    if (def.stop !== undefined && typeof def.stop !== 'function') throw new InvalidOptionError('route.stop', 'a function', def.stop)
+    if (def.prepare !== undefined && typeof def.prepare !== 'function') throw new InvalidOptionError('route.prepare', 'a function', def.prepare)
+    this.name = def.name
+    this.masters = validateMasters('route.masters', def.masters ?? member.options.masters)
+    this.stopTimeoutMs = def.stopTimeoutMs ?? 5000
+    if (!(this.stopTimeoutMs > 0)) throw new InvalidOptionError('route.stopTimeoutMs', 'a positive number of milliseconds', def.stopTimeoutMs)
+    this.retry = def.retry ?? { initialMs: 100, maxMs: 5000 }
+    if (!(this.retry.initialMs > 0) || !(this.retry.maxMs >= this.retry.initialMs)) throw new InvalidOptionError('route.retry', '{ initialMs > 0, maxMs >= initialMs }', def.retry)
+    this.setMaxListeners(0)
+    this.on('error', () => {}) // events are 'event'; never let an 'error' emit throw
+    this.prepared = this.runPrepare()
+    this.unwatch = member.watchMastership(this.masters, c => this.want(c.isMaster, c.reason))
+    this.unhook = member.onBeforeLeave(async () => { this.want(false, 'leaving'); await this.idle() })
+    if (member.isMaster(this.masters)) this.want(true, 'elected')
+  }
+
+  get running (): boolean { return this.state === 'running' }
+  get epoch (): number | undefined { return this.state === 'running' ? this.grantEpoch : undefined }
+
+  async idle (): Promise<void> {
+    while (this.loop !== undefined) await this.loop
+  }
+
+  async remove (): Promise<void> {
+    this.removed = true
+    this.unwatch()
+    this.unhook()
+    this.want(false, 'removed')
+    await this.idle()
+  }
+
+  private async runPrepare (): Promise<void> {
+    if (this.def.prepare === undefined) return
+    try {
+      await this.def.prepare()
+    } catch (error) {
+      this.report({ type: 'error', route: this.name, phase: 'prepare', error })
+    }
+  }
+
+  private want (master: boolean, reason: MastershipReason | 'removed'): void {
+    if (this.removed && master) return
+    this.desired = master
+    if (!master) {
+      this.desiredReason = reason
+      // Demotion is immediate for the work: abort before anything awaits.
+      this.controller?.abort(new Error(`no longer master: ${reason}`))
+      if (this.retryTimer !== undefined) { clearTimeout(this.retryTimer); this.retryTimer = undefined }
+    }
+    this.loop ??= this.reconcile().finally(() => { this.loop = undefined })
+  }
+
+  /** The serial loop: one transition at a time until the state matches what is wanted. */
+  private async reconcile (): Promise<void> {
+    await this.prepared
+    for (;;) {
+      if (this.desired && this.state === 'stopped') {
+        if (this.retryTimer !== undefined) return
+        const ok = await this.doStart()
+        if (!ok && this.desired) { this.scheduleRetry(); return }
+      } else if (!this.desired && this.state === 'running') {
+        await this.doStop(this.desiredReason)
+      } else {
+        return
+      }
+    }
+  }
+
+  private async doStart (): Promise<boolean> {
+    const view = this.member.view
+    const rank = this.member.rank
+    if (view === undefined || rank === undefined || rank >= this.masters) return true // lost it meanwhile
+    const controller = new AbortController()
+    this.controller = controller
+    this.grantEpoch = view.id.epoch
+    const ctx: RouteContext = { epoch: view.id.epoch, view, rank, signal: controller.signal, isMaster: () => this.member.isMaster(this.masters) }
+    try {
+      await this.def.start(ctx)
+    } catch (error) {
+      this.failures++
+      const retryInMs = Math.min(this.retry.maxMs, this.retry.initialMs * 2 ** (this.failures - 1))
+      this.report({ type: 'error', route: this.name, phase: 'start', error, retryInMs })
+      this.controller = undefined
+      return false
+    }
+    this.failures = 0
+    this.state = 'running'
+    this.report({ type: 'started', route: this.name, epoch: view.id.epoch, at: performance.timeOrigin + performance.now() })
+    return true
+  }
+
+  private scheduleRetry (): void {
+    const delay = Math.min(this.retry.maxMs, this.retry.initialMs * 2 ** Math.max(0, this.failures - 1))
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      if (this.desired) this.want(true, 'view')
+    }, delay)
+  }
+
+  private async doStop (reason: MastershipReason | 'removed'): Promise<void> {
+    this.controller?.abort(new Error(`no longer master: ${reason}`))
+    this.state = 'stopped'
+    const stop = this.def.stop
+    if (stop !== undefined) {
+      let timer: NodeJS.Timeout | undefined
+      const timeout = new Promise<'timeout'>(resolve => { timer = setTimeout(() => resolve('timeout'), this.stopTimeoutMs) })
+      try {
+        const outcome = await Promise.race([Promise.resolve().then(async () => await stop(reason)), timeout])
+        if (outcome === 'timeout') this.report({ type: 'stop-timeout', route: this.name, timeoutMs: this.stopTimeoutMs })
+      } catch (error) {
+        this.report({ type: 'error', route: this.name, phase: 'stop', error })
+      } finally {
+        clearTimeout(timer)
+      }
+    }
+    this.controller = undefined
+    this.report({ type: 'stopped', route: this.name, reason, at: performance.timeOrigin + performance.now() })
+  }
+
+  private report (e: RouteEvent): void {
+    try {
+      this.emit('event', e)
+    } catch (err) {
+      setImmediate(() => { throw err })
+    }
+  }
+}
