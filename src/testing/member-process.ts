@@ -29,6 +29,11 @@ export interface SpawnOptions {
   readonly listen?: string
   readonly seeds?: readonly string[]
   readonly extraArgs?: readonly string[]
+  /**
+   * A script to run instead of `conclave member --json` (an example, say). It gets the same
+   * `--cluster --name --listen --seed` flags and must print the same kind of JSON lines.
+   */
+  readonly script?: string
 }
 
 /** Finds bin/conclave.js from the compiled or the source location of this file. */
@@ -57,7 +62,8 @@ export class MemberProcess {
 
   constructor (opts: SpawnOptions) {
     this.name = opts.name
-    const args = [conclaveBin(), 'member', '--json', '--cluster', opts.cluster, '--name', opts.name,
+    const program = opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script]
+    const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
     this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     live.add(this.child)
