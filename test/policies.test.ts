@@ -166,6 +166,22 @@ describe('stream filter', () => {
     expect(passed).toEqual(Array.from({ length: 50 }, (_, i) => i))
   })
 
+  it('closes its source when the consumer stops early', async () => {
+    const a = await member(cluster(), 'solo')
+    let closed = false
+    async function * source (): AsyncGenerator<number> {
+      try { for (let i = 0; ; i++) yield i } finally { closed = true }
+    }
+    for await (const x of masterOnly(a, source())) if (x === 3) break
+    expect(closed).toBe(true)
+    let syncClosed = false
+    function * syncSource (): Generator<number> {
+      try { for (let i = 0; ; i++) yield i } finally { syncClosed = true }
+    }
+    for await (const x of masterOnly(a, syncSource())) if (x === 3) break
+    expect(syncClosed).toBe(true)
+  })
+
   it('the mastership stream yields promotions and demotions', async () => {
     const [a, b] = await trio()
     const seen: Array<{ isMaster: boolean, reason: string }> = []
