@@ -18,6 +18,8 @@ import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
+import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
+import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, type Stamped } from './policies/filter.js'
 
 export interface ViewChange {
   readonly view: View
@@ -196,6 +198,27 @@ export class Member {
     const watcher: Watcher = { masters, last: this.isMaster(masters), listener }
     this.watchers.add(watcher)
     return () => { this.watchers.delete(watcher) }
+  }
+
+  /**
+   * Registers work that runs only while this member is one of the first N members (the route's
+   * `masters`, else the member's): started on promotion, stopped on demotion, lease loss or
+   * leave, never overlapping. See policies/route-policy.ts.
+   */
+  route (definition: RouteDefinition): Route {
+    return addRoute(this, definition)
+  }
+
+  /** Passes the items of `source` only while this member is master, checked at each item. */
+  filter<T>(source: AsyncIterable<T> | Iterable<T>, opts?: FilterOptions): AsyncIterableIterator<T>
+  filter<T>(source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions & { stamped: true }): AsyncIterableIterator<Stamped<T>>
+  filter<T>(source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions & { stamped?: boolean } = {}): AsyncIterableIterator<T | Stamped<T>> {
+    return opts.stamped === true ? masterOnlyStamped(this, source, opts) : masterOnly(this, source, opts)
+  }
+
+  /** This member's promotions and demotions for masters(N), until `signal` aborts or it stops. */
+  mastershipChanges (opts: FilterOptions & { signal?: AbortSignal } = {}): AsyncIterable<MastershipChange> {
+    return mastershipChanges(this, opts)
   }
 
   /** Runs `hook` at the start of `stop()`, before the group is told: policies stop their work here. */
