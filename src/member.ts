@@ -111,6 +111,8 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 interface Watcher {
   readonly masters: number
   last: boolean
+  /** The epoch of the view in which this watcher last saw a promotion. */
+  grantedIn: number | undefined
   readonly listener: (change: MastershipChange) => void
 }
 
@@ -133,6 +135,8 @@ export class Member {
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   /** Members this member judged dead (to tell a failover from a handover). */
   private readonly deadSeen = new Set<string>()
+  /** Why the installed view came about: the reason of a first promotion in it. */
+  private installReason: MastershipReason = 'elected'
   private lastSeedDial = Number.NEGATIVE_INFINITY
   private seedFailures = new Set<string>()
   private leftWaiter: (() => void) | undefined
@@ -195,7 +199,7 @@ export class Member {
    * members (serially, after the change). Returns a function that stops watching.
    */
   watchMastership (masters: number, listener: (change: MastershipChange) => void): () => void {
-    const watcher: Watcher = { masters, last: this.isMaster(masters), listener }
+    const watcher: Watcher = { masters, last: this.isMaster(masters), grantedIn: undefined, listener }
     this.watchers.add(watcher)
     return () => { this.watchers.delete(watcher) }
   }
@@ -462,7 +466,7 @@ export class Member {
       let reason: MastershipReason | undefined
       for (const e of effects) {
         this.carryOut(e)
-        if (e.type === 'install') reason = this.viewReason(e.view, e.previous)
+        if (e.type === 'install') reason = this.installReason = this.viewReason(e.view, e.previous)
         else if (e.type === 'excluded') reason = 'excluded'
       }
       this.evaluateMastership(reason)
@@ -518,8 +522,14 @@ export class Member {
       const now = rank !== undefined && rank < w.masters
       if (now === w.last) continue
       w.last = now
-      const reason = hint ?? (this.leaving ? 'leaving' : now ? 'lease-renewed' : 'lease-expired')
-      const change: MastershipChange = { isMaster: now, epoch: this.epoch, rank, masters: w.masters, reason, view: this.view }
+      // A first promotion in a view keeps the view's reason even when the lease came a moment
+      // later (a joiner needs one heartbeat echo); a later one in the same view is a renewal.
+      const epoch = this.epoch
+      const reason = hint ?? (this.leaving
+        ? 'leaving'
+        : now ? (w.grantedIn === epoch ? 'lease-renewed' : this.installReason) : 'lease-expired')
+      if (now) w.grantedIn = epoch
+      const change: MastershipChange = { isMaster: now, epoch, rank, masters: w.masters, reason, view: this.view }
       try {
         w.listener(change)
       } catch (err) {

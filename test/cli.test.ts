@@ -20,7 +20,10 @@ describe('conclave CLI', () => {
     ['bad --seed', ['member', '--cluster', 'x', '--seed', '1.2.3.4:99999'], /seeds\[0\]/],
     ['bad cluster name', ['member', '--cluster', 'a b'], /cluster/],
     ['unknown flag', ['member', '--cluster', 'x', '--colour'], /colour/],
-    ['unknown command', ['frobnicate'], /unknown command/]
+    ['unknown command', ['frobnicate'], /unknown command/],
+    ['--masters 0', ['member', '--cluster', 'x', '--masters', '0'], /masters/],
+    ['--masters -1', ['member', '--cluster', 'x', '--masters', '-1'], /masters/],
+    ['--masters 1.5', ['member', '--cluster', 'x', '--masters', '1.5'], /masters/]
   ]
   for (const [label, args, pattern] of bad) {
     it(`exits non-zero with a one-line reason on ${label}`, () => {
@@ -47,5 +50,26 @@ describe('conclave CLI', () => {
     const ready = p.ready()
     expect(ready).toMatchObject({ id: expect.any(String), name: 'solo', listen: [expect.stringMatching(/^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)] })
     expect(p.lastView()).toMatchObject({ epoch: expect.any(Number), coordinator: ready?.id, self: ready?.id, isCoordinator: true, members: [{ id: ready?.id, name: 'solo' }] })
+    // one master line per mastership change: elected at start, leaving at the end
+    const masters = p.events.filter(e => e.type === 'master')
+    expect(masters).toMatchObject([
+      { isMaster: true, reason: 'elected', epoch: p.lastView()?.epoch },
+      { isMaster: false, reason: 'leaving' }
+    ])
+  })
+
+  it('--masters 2: the second member of the view prints a master line too', async () => {
+    const cluster = `cli2-${process.pid}`
+    const a = new MemberProcess({ cluster, name: 'a', extraArgs: ['--masters', '2'] })
+    await a.waitReady()
+    const b = new MemberProcess({ cluster, name: 'b', seeds: [a.address as string], extraArgs: ['--masters', '2'] })
+    try {
+      await b.waitReady()
+      const line = await b.waitFor(e => e.type === 'master' && e.isMaster === true, 10_000)
+      expect(line.reason).toBe('elected')
+      expect(b.lastView()?.isCoordinator).toBe(false)
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
   })
 })

@@ -39,7 +39,11 @@ describe('options are validated with named errors', () => {
     ['timing key', { cluster: 'x', timing: { nope: 1 } }, 'timing.nope'],
     ['timing value', { cluster: 'x', timing: { heartbeatIntervalMs: -5 } }, 'timing.heartbeatIntervalMs'],
     ['lease margin', { cluster: 'x', timing: { leaseMs: 2000 } }, 'timing.leaseMs'],
-    ['maxMessageBytes', { cluster: 'x', maxMessageBytes: 10 }, 'maxMessageBytes']
+    ['maxMessageBytes', { cluster: 'x', maxMessageBytes: 10 }, 'maxMessageBytes'],
+    ['masters zero', { cluster: 'x', masters: 0 }, 'masters'],
+    ['masters negative', { cluster: 'x', masters: -3 }, 'masters'],
+    ['masters fractional', { cluster: 'x', masters: 1.5 }, 'masters'],
+    ['masters string', { cluster: 'x', masters: '2' }, 'masters']
   ]
   for (const [label, options, option] of cases) {
     it(`rejects a bad ${label}`, () => {

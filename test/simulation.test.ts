@@ -154,6 +154,36 @@ describe('membership core in simulation', () => {
   })
 })
 
+describe('masters(N) in simulation', () => {
+  const acting = (sim: Simulation, n: number): string[] =>
+    sim.upNodes().filter(x => { const r = x.core.actingRank(sim.now); return r !== undefined && r < n }).map(x => x.id)
+
+  it('with N = 2 exactly the two oldest act once settled; after kills and leaves, successive coordinators have strictly higher epochs', () => {
+    const sim = new Simulation({ seed: 77 })
+    checkInvariants(sim)
+    cluster(sim, 6)
+    expect(sim.runUntilTrue(() => sim.converged() && acting(sim, 2).length === 2, 5000)).toBe(true)
+    expect(acting(sim, 2)).toEqual(['n01', 'n02'])
+    const grants: Array<{ id: string, epoch: number }> = []
+    const record = (): void => {
+      const c = sim.upNodes().find(x => x.core.isCoordinator(sim.now))
+      if (c !== undefined && grants.at(-1)?.id !== c.id) grants.push({ id: c.id, epoch: c.core.view?.id.epoch ?? 0 })
+    }
+    record()
+    const inner = sim.onStep
+    sim.onStep = s => { inner?.(s); record() }
+    for (const [fault, id] of [['crash', 'n01'], ['leave', 'n02'], ['hang', 'n03'], ['crash', 'n04']] as const) {
+      if (fault === 'crash') sim.crash(id)
+      else if (fault === 'leave') sim.leave(id)
+      else sim.hang(id)
+      expect(sim.runUntilTrue(() => sim.converged() && acting(sim, 2).length === 2, 5000), `${fault} ${id}`).toBe(true)
+    }
+    expect(grants.map(g => g.id)).toEqual(['n01', 'n02', 'n03', 'n04', 'n05'])
+    for (let i = 1; i < grants.length; i++) expect(grants[i]?.epoch).toBeGreaterThan(grants[i - 1]?.epoch ?? 0)
+    expect(acting(sim, 2)).toEqual(['n05', 'n06'])
+  })
+})
+
 describe('membership core under random faults', () => {
   type Fault = 'crash' | 'hang' | 'leave' | 'partition' | 'join'
 

@@ -50,7 +50,8 @@ export async function runMember (args: string[]): Promise<number> {
       allowPositionals: false
     }))
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err))
+    // parseArgs' messages may span lines; a bad command line gets one line
+    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
   }
   if (values.help === true) {
     process.stdout.write(MEMBER_HELP)
