@@ -5,9 +5,12 @@
  *  - resume: SIGSTOP the master until the group has a new one, SIGCONT, then count the items the
  *            old master's filter passes after the resume (target 0), over N rounds
  *            (3 members of examples/filtered-stream; the resumed one rejoins as youngest);
+ *  - scheduler: SIGKILL of the process firing a 100 ms job → the next tick fired by a survivor:
+ *            the time from the kill, the ticks missed in between, and tick times fired twice
+ *            over the whole run (target 0), over N rounds (3 members of examples/scheduled-job);
  *  - filter: items per second through the filter on a master, in-process.
  *
- *   node dist/bench/mastership.js [--rounds 20] [--cases route,resume,filter] [--out FILE]
+ *   node dist/bench/mastership.js [--rounds 20] [--cases route,resume,scheduler,filter] [--out FILE]
  */
 import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
@@ -23,7 +26,7 @@ import { createMember } from '../src/index.js'
 import { masterOnly, masterOnlySync, masterOnlyStream } from '../src/policies/filter.js'
 import { fmt, summarize, type Summary } from './stats.js'
 
-const CASES = ['route', 'resume', 'filter'] as const
+const CASES = ['route', 'resume', 'scheduler', 'filter'] as const
 type Case = typeof CASES[number]
 const { values } = parseArgs({
   options: {
@@ -43,15 +46,17 @@ function fail (msg: string): never {
 
 const ROUTE = fileURLToPath(new URL('../examples/master-route.js', import.meta.url))
 const FILTER = fileURLToPath(new URL('../examples/filtered-stream.js', import.meta.url))
+const JOB = fileURLToPath(new URL('../examples/scheduled-job.js', import.meta.url))
+const TICK_MS = 100
 const all: MemberProcess[] = []
 let serial = 0
 
 const viewSize = (p: MemberProcess): number => ([...p.events].reverse().find(e => e.type === 'view')?.members as string[] | undefined)?.length ?? 0
 
 /** Keeps `group` at 3 members of `script`, spawning one at a time; returns the group. */
-async function refill (script: string, cluster: string, group: MemberProcess[]): Promise<MemberProcess[]> {
+async function refill (script: string, cluster: string, group: MemberProcess[], extraArgs: readonly string[] = []): Promise<MemberProcess[]> {
   while (group.length < 3) {
-    const p = new MemberProcess({ cluster, name: `m${++serial}`, seeds: group.map(q => q.address as string), script })
+    const p = new MemberProcess({ cluster, name: `m${++serial}`, seeds: group.map(q => q.address as string), script, extraArgs })
     all.push(p)
     await p.waitReady(30_000)
     group.push(p)
@@ -123,6 +128,39 @@ async function resumeCase (): Promise<{ passedAfterResume: number[], failed: num
   return { passedAfterResume, failed }
 }
 
+async function schedulerCase (): Promise<{ nextTickMs: number[], missedTicks: number[], ticksFired: number, firedTwice: number, failed: number }> {
+  const cluster = `bm-sched-${process.pid}`
+  let group: MemberProcess[] = []
+  const members: MemberProcess[] = []
+  const nextTickMs: number[] = []
+  const missedTicks: number[] = []
+  let failed = 0
+  const ticksOf = (p: MemberProcess): MemberEvent[] => p.events.filter(e => e.type === 'tick')
+  for (let r = 1; r <= rounds; r++) {
+    group = await refill(JOB, cluster, group, ['--every', String(TICK_MS)])
+    for (const p of group) if (!members.includes(p)) members.push(p)
+    await new Promise(resolve => setTimeout(resolve, 500 + Math.random() * 1000))
+    const now = wallClockMs()
+    const firing = group.find(p => ticksOf(p).some(e => e.ts > now - 3 * TICK_MS))
+    if (firing === undefined) { failed++; continue }
+    const rest = group.filter(p => p !== firing)
+    const t0 = wallClockMs()
+    firing.kill('SIGKILL')
+    group = rest
+    try {
+      await waitUntil(() => rest.some(p => ticksOf(p).some(e => e.ts >= t0)), 10_000, 'a survivor to fire')
+      const next = rest.flatMap(ticksOf).filter(e => e.ts >= t0).reduce((a, b) => (b.ts < a.ts ? b : a))
+      const lastBefore = Math.max(...ticksOf(firing).map(e => e.tick as number))
+      nextTickMs.push(next.ts - t0)
+      missedTicks.push(((next.tick as number) - lastBefore) / TICK_MS - 1)
+    } catch { failed++ }
+    process.stderr.write(`\rscheduler round ${r}/${rounds}: next tick ${fmt(nextTickMs.at(-1) ?? NaN)} ms after the kill    `)
+  }
+  process.stderr.write('\n')
+  const ticks = members.flatMap(ticksOf).map(e => e.tick as number)
+  return { nextTickMs, missedTicks, ticksFired: ticks.length, firedTwice: ticks.length - new Set(ticks).size, failed }
+}
+
 async function filterCase (): Promise<Record<string, number>> {
   const member = await createMember({ cluster: `bm-filter-${process.pid}`, name: 'solo' })
   const items = Array.from({ length: 2_000_000 }, (_, i) => i)
@@ -157,6 +195,7 @@ async function main (): Promise<void> {
   try {
     if (cases.includes('route')) report.route = await routeCase()
     if (cases.includes('resume')) report.resume = await resumeCase()
+    if (cases.includes('scheduler')) report.scheduler = await schedulerCase()
     if (cases.includes('filter')) report.filter = await filterCase()
   } finally {
     await Promise.all(all.map(async p => { if (p.running) { p.kill('SIGCONT'); await p.stop(2000) } }))
@@ -179,6 +218,12 @@ async function main (): Promise<void> {
   if (resume !== undefined) {
     const total = resume.passedAfterResume.reduce((a, b) => a + b, 0)
     lines.push(`SIGSTOP+SIGCONT of the master: items its filter passed after the resume: ${total} in ${resume.passedAfterResume.length} rounds (per round: ${resume.passedAfterResume.join(' ')})${resume.failed > 0 ? `; ${resume.failed} rounds failed` : ''}`)
+  }
+  const sched = report.scheduler as Awaited<ReturnType<typeof schedulerCase>> | undefined
+  if (sched !== undefined) {
+    const gap = summarize(sched.nextTickMs)
+    const missed = summarize(sched.missedTicks)
+    lines.push(`scheduler (${TICK_MS} ms ticks), SIGKILL of the firing process → a survivor fires: median ${fmt(gap.median)} ms, p99 ${fmt(gap.p99)} ms; ticks missed: median ${missed.median}, max ${Math.max(...sched.missedTicks)}; tick times fired twice: ${sched.firedTwice} of ${sched.ticksFired}${sched.failed > 0 ? `; ${sched.failed} rounds failed` : ''}`)
   }
   const filter = report.filter as Record<string, number> | undefined
   if (filter !== undefined) {

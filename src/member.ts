@@ -20,6 +20,7 @@ import { resolveOptions, type MemberOptions, type ResolvedOptions } from './opti
 import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
 import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
 import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, type Stamped } from './policies/filter.js'
+import { schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
 
 export interface ViewChange {
   readonly view: View
@@ -211,6 +212,14 @@ export class Member {
    */
   route (definition: RouteDefinition): Route {
     return addRoute(this, definition)
+  }
+
+  /**
+   * Schedules `fn` so that each tick fires once in the whole cluster, on the coordinator, also
+   * across failovers. Register the same job on every member. See policies/scheduler.ts.
+   */
+  schedule (name: string, spec: ScheduleSpec, fn: (tick: TickContext) => void | Promise<void>, opts?: ScheduleOptions): ScheduledJob {
+    return schedule(this, name, spec, fn, opts)
   }
 
   /** Passes the items of `source` only while this member is master, checked at each item. */
