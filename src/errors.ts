@@ -56,3 +56,13 @@ export function describe (value: unknown): string {
   if (Array.isArray(value)) return `an array of ${value.length}`
   return 'an object'
 }
+
+/** No master offers the service: the cluster has no view yet, or its coordinator does not publish it. */
+export class NoMasterError extends ConclaveError {
+  readonly service: string
+  constructor (service: string, detail: string, options?: ErrorOptions) {
+    super(`no master for service "${service}": ${detail}`, 'ERR_NO_MASTER', options)
+    this.name = 'NoMasterError'
+    this.service = service
+  }
+}
