@@ -20,6 +20,9 @@ import { resolveOptions, type MemberOptions, type ResolvedOptions } from './opti
 import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
 import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
 import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, type Stamped } from './policies/filter.js'
+import { MemberRegistry } from './registry/registry.js'
+import type { Endpoints } from './registry/endpoints.js'
+import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
 import { schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
 
 export interface ViewChange {
@@ -119,7 +122,7 @@ interface Watcher {
 
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running'])
 
-export class Member {
+export class Member implements EndpointSource {
   readonly options: ResolvedOptions
   private readonly emitter = new EventEmitter()
   private readonly clock: () => number
@@ -148,6 +151,7 @@ export class Member {
   readonly dropped: Record<string, number> = {}
   /** Counts of outbound frames not sent, by reason (peer not connected, queue full, ...). */
   readonly unsent: Record<string, number> = {}
+  private readonly registryState: MemberRegistry
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     this.options = resolveOptions(options)
@@ -166,7 +170,27 @@ export class Member {
     this.emitter.setMaxListeners(0)
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
+    this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
   }
+
+  get cluster (): string { return this.options.cluster }
+
+  // ─── endpoint registry (registry/registry.ts) ────────────────────────────
+
+  /** The endpoints this member publishes. */
+  get ownEndpoints (): Endpoints { return this.registryState.ownEndpoints }
+  /** Publishes (or replaces) this member's URL for `service`; throws InvalidOptionError for a bad URL. */
+  setEndpoint (service: string, url: string): void { this.registryState.setEndpoint(service, url) }
+  /** Stops publishing `service`. */
+  removeEndpoint (service: string): void { this.registryState.removeEndpoint(service) }
+  /** The view's members with their endpoints, start times and mastership epochs, in view order. */
+  registry (): RegistrySnapshot { return this.registryState.snapshot() }
+  /** The URLs of `service` in view order. */
+  endpoints (service: string): string[] { return this.registryState.endpoints(service) }
+  /** The coordinator's URL for `service`, or undefined. */
+  masterEndpoint (service: string): string | undefined { return this.registryState.masterEndpoint(service) }
+  /** Calls `listener` after every change of the view or of an endpoint. */
+  onRegistryChange (listener: () => void): () => void { return this.registryState.onChange(listener) }
 
   /** This member's id (its libp2p peer id). Available once started. */
   get id (): string { return this.transport.id }
@@ -249,10 +273,10 @@ export class Member {
     return () => { this.services.delete(name) }
   }
 
-  sendService (to: string, name: string, data: unknown): void {
+  sendService (to: string, name: string, data: unknown, opts: { onlyIfConnected?: boolean } = {}): void {
     if (this.state !== 'running' && this.state !== 'stopping') return
     const addrs = this.view?.members.find(m => m.id === to)?.addrs ?? []
-    this.transport.send(to, this.codec.encode({ t: 'svc', s: name, d: data }), { addresses: addrs })
+    this.transport.send(to, this.codec.encode({ t: 'svc', s: name, d: data }), { addresses: addrs, onlyIfConnected: opts.onlyIfConnected })
   }
   /** The epoch of the installed view, or 0 while joining. */
   get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
@@ -564,7 +588,8 @@ export class Member {
     return frame
   }
 
-  private countDrop (reason: string, from: string | undefined): void {
+  /** Counts dropped input (also for policies' own channels) and emits `dropped`. */
+  countDrop (reason: string, from: string | undefined): void {
     this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
     this.emit('dropped', { reason, from })
   }

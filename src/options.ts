@@ -7,6 +7,7 @@ import { isIP } from 'node:net'
 import { InvalidOptionError } from './errors.js'
 import { DEFAULT_TIMING, type Timing } from './core/timing.js'
 import type { Metadata } from './core/member.js'
+import { validateEndpoints, type Endpoints } from './registry/endpoints.js'
 
 export interface MemberOptions {
   /** Cluster name: members of different clusters never join each other. Letters, digits, `.`, `_`, `-`; 1–64. */
@@ -30,6 +31,12 @@ export interface MemberOptions {
    * allows more than one). Routes and filters may ask for their own N. @default 1
    */
   masters?: number
+  /**
+   * Endpoints this member publishes to the cluster: service name → URL, e.g.
+   * `{ http: 'http://127.0.0.1:9090' }`. Changeable at run time (`member.setEndpoint`); clients
+   * find the master's with `masterEndpoint(service)`. @default {}
+   */
+  endpoints?: Readonly<Record<string, string>>
 }
 
 export interface ResolvedOptions {
@@ -42,6 +49,7 @@ export interface ResolvedOptions {
   readonly maxMessageBytes: number
   readonly leaveTimeoutMs: number
   readonly masters: number
+  readonly endpoints: Endpoints
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -71,7 +79,8 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const leaveTimeoutMs = input.leaveTimeoutMs ?? 2000
   positive('leaveTimeoutMs', leaveTimeoutMs)
   const masters = validateMasters('masters', input.masters ?? 1)
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters }
+  const endpoints = validateEndpoints('endpoints', input.endpoints ?? {})
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints }
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {

@@ -51,7 +51,7 @@ export function parseEndpoints (raw: unknown): Endpoints | undefined {
  * `{{name:-default}}` gives a default. A placeholder with no value throws InvalidOptionError.
  */
 export function expandTemplate (option: string, template: string, vars: Readonly<Record<string, string | undefined>> = {}, env: NodeJS.ProcessEnv = process.env): string {
-  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?::-([^}]*))?\}\}/g, (_whole, name: string, fallback: string | undefined) => {
+  return template.replace(/\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?::-([^}]*?))?\s*\}\}/g, (_whole, name: string, fallback: string | undefined) => {
     const value = vars[name] ?? env[name] ?? fallback
     if (value === undefined) throw new InvalidOptionError(option, `a value for the placeholder {{${name}}} (set it with --set ${name}=… or the environment variable ${name}, or write {{${name}:-default}})`, template)
     return value

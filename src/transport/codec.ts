@@ -96,6 +96,11 @@ function validate (t: ProtocolMessage['t'], r: Record<string, unknown>): Protoco
   }
 }
 
+/** Validates a view summary from outside the protocol (a registry snapshot); undefined when invalid. */
+export function parseViewSummary (v: unknown): ViewSummary | undefined {
+  return summary(v)
+}
+
 function summary (v: unknown): ViewSummary | undefined {
   if (!isObject(v) || !epoch(v.epoch)) return undefined
   const members = records(v.members)

@@ -613,3 +613,37 @@ function parseAddresses (addresses: readonly string[], peerId: PeerId): Multiadd
   }
   return out
 }
+
+const DIRECT_PROTOCOL = /^\/conclave\/([^/]+)\/direct\/1\.0\.0$/
+
+/**
+ * The cluster names a member at `address` serves (`conclave status` without `--cluster`):
+ * dials it with a throwaway node and reads the direct protocols its identify lists. Rejects
+ * when the address does not answer, or identify does not complete, within `timeoutMs`.
+ */
+export async function discoverClusters (address: string, timeoutMs = 3000): Promise<string[]> {
+  const node = await createLibp2p({
+    addresses: { listen: [] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionManager: { dialTimeout: timeoutMs, reconnectRetries: 0 },
+    services: { identify: identify() }
+  })
+  const signal = AbortSignal.timeout(timeoutMs)
+  let onIdentify: ((evt: CustomEvent<{ protocols: string[] }>) => void) | undefined
+  try {
+    const identified = new Promise<string[]>((resolve, reject) => {
+      onIdentify = evt => resolve(evt.detail.protocols)
+      node.addEventListener('peer:identify', onIdentify)
+      signal.addEventListener('abort', () => reject(new Error(`${address} did not identify itself within ${timeoutMs} ms`)), { once: true })
+    })
+    identified.catch(() => {}) // awaited below; a dial failure must not leave it unhandled
+    await node.dial(multiaddr(address), { signal })
+    const protocols = await identified
+    return protocols.flatMap(p => DIRECT_PROTOCOL.exec(p)?.[1] ?? []).sort()
+  } finally {
+    if (onIdentify !== undefined) node.removeEventListener('peer:identify', onIdentify)
+    await node.stop()
+  }
+}

@@ -1,0 +1,231 @@
+/**
+ * An observer: a process that joins a cluster as a client. It sees the view and every member's
+ * endpoints, and is never a candidate: it is not in any view, so it never becomes master and
+ * never counts for mastership or quorum, however long it has been running (JGroups clients,
+ * Akka's cluster client).
+ *
+ * It dials the seeds, subscribes to every member it can reach (registry.ts) and keeps the
+ * newest view it hears of (highest epoch). Subscribing to all members, not one, means the loss
+ * of any member — the master included — leaves others to report the view without it. It renews
+ * the subscriptions every `renewIntervalMs` and dials the view's members it is not connected
+ * to; while it reaches no one it re-dials the seeds.
+ */
+import '../polyfill.js'
+import { EventEmitter } from 'node:events'
+import { Codec } from '../transport/codec.js'
+import { parseViewSummary } from '../transport/codec.js'
+import { createLibp2pTransport } from '../transport/libp2p.js'
+import type { Transport } from '../transport/transport.js'
+import { makeView, type View } from '../core/view.js'
+import { resolveOptions } from '../options.js'
+import { InvalidOptionError, NotRunningError, TimeoutError } from '../errors.js'
+import { parseRecord, RegistryTable } from './table.js'
+import { REGISTRY_SERVICE } from './registry.js'
+import type { EndpointSource, RegistrySnapshot } from './source.js'
+
+export interface ObserverOptions {
+  /** The cluster to observe. */
+  cluster: string
+  /** Members to reach it through: `host:port` or multiaddrs; at least one. */
+  seeds: readonly string[]
+  /** Where to listen (members may dial back). @default '127.0.0.1:0' */
+  listen?: string | readonly string[]
+  /** How often subscriptions are renewed and unreached members dialled, ms. @default 1000 */
+  renewIntervalMs?: number
+  /** Largest frame accepted, in bytes. @default 1048576 */
+  maxMessageBytes?: number
+}
+
+export interface ObserverEvents {
+  /** A newer view arrived. */
+  view: [{ readonly view: View, readonly previous: View | undefined }]
+  /** The view or an endpoint changed. */
+  registry: [RegistrySnapshot]
+  dropped: [{ readonly reason: string, readonly from: string | undefined }]
+}
+
+type Listener<A extends unknown[]> = (...args: A) => void
+
+export class Observer implements EndpointSource {
+  readonly cluster: string
+  private readonly seeds: readonly string[]
+  private readonly renewIntervalMs: number
+  private readonly codec: Codec
+  private readonly transport: Transport
+  private readonly table = new RegistryTable()
+  private readonly emitter = new EventEmitter()
+  private readonly connected = new Set<string>()
+  private currentView: View | undefined
+  private timer: NodeJS.Timeout | undefined
+  private state: 'new' | 'running' | 'stopped' = 'new'
+  /** Counts of dropped input by reason. */
+  readonly dropped: Record<string, number> = {}
+
+  constructor (options: ObserverOptions) {
+    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options)
+    const { renewIntervalMs = 1000, seeds, ...rest } = options
+    if (!Array.isArray(seeds) || seeds.length === 0) throw new InvalidOptionError('seeds', 'at least one "host:port" or multiaddr of a member', seeds)
+    if (typeof renewIntervalMs !== 'number' || !Number.isFinite(renewIntervalMs) || renewIntervalMs < 10 || renewIntervalMs > 60_000) {
+      throw new InvalidOptionError('renewIntervalMs', 'a number of milliseconds from 10 to 60000', renewIntervalMs)
+    }
+    // Same validation as a member's options, so both name bad input the same way.
+    const resolved = resolveOptions({ ...rest, seeds })
+    this.cluster = resolved.cluster
+    this.seeds = resolved.seeds
+    this.renewIntervalMs = renewIntervalMs
+    this.codec = new Codec(resolved.cluster, resolved.maxMessageBytes)
+    this.transport = createLibp2pTransport({
+      cluster: resolved.cluster,
+      listen: [...resolved.listen],
+      maxFrameBytes: resolved.maxMessageBytes,
+      onDrop: reason => { if (!reason.startsWith('send') && !reason.startsWith('publish') && !reason.startsWith('outbound')) this.countDrop(reason, undefined) }
+    })
+    this.emitter.setMaxListeners(0)
+  }
+
+  get id (): string { return this.transport.id }
+  get view (): View | undefined { return this.currentView }
+  get running (): boolean { return this.state === 'running' }
+
+  registry (): RegistrySnapshot { return this.table.snapshot(this.cluster, this.currentView) }
+  endpoints (service: string): string[] { return this.table.endpoints(this.currentView, service) }
+  masterEndpoint (service: string): string | undefined { return this.table.masterEndpoint(this.currentView, service) }
+
+  onRegistryChange (listener: () => void): () => void {
+    this.emitter.on('registry', listener)
+    return () => { this.emitter.off('registry', listener) }
+  }
+
+  on<E extends keyof ObserverEvents>(event: E, listener: Listener<ObserverEvents[E]>): this {
+    this.emitter.on(event, listener as Listener<unknown[]>)
+    return this
+  }
+
+  off<E extends keyof ObserverEvents>(event: E, listener: Listener<ObserverEvents[E]>): this {
+    this.emitter.off(event, listener as Listener<unknown[]>)
+    return this
+  }
+
+  async start (): Promise<void> {
+    if (this.state !== 'new') return
+    await this.transport.start({
+      onConnected: peer => { this.connected.add(peer); this.subscribe(peer) },
+      onDisconnected: peer => { this.connected.delete(peer) },
+      onDialFailed: () => {},
+      onDirect: (peer, frame) => this.onFrame(peer, frame),
+      onGroup: () => {} // broadcasts are for members; an observer only reads the registry
+    })
+    this.state = 'running'
+    for (const seed of this.seeds) this.transport.dial({ addresses: [seed] })
+    this.timer = setInterval(() => this.renew(), this.renewIntervalMs)
+  }
+
+  /** Unsubscribes and closes every connection; leaves no timer or socket. Idempotent. */
+  async stop (): Promise<void> {
+    if (this.state !== 'running') { this.state = 'stopped'; return }
+    this.state = 'stopped'
+    if (this.timer !== undefined) clearInterval(this.timer)
+    this.timer = undefined
+    for (const peer of this.connected) this.sendRegistry(peer, { k: 'unsub' })
+    await new Promise(resolve => setTimeout(resolve, 10)) // let the unsubscriptions leave
+    await this.transport.stop()
+  }
+
+  /** Resolves with the first view (the current one included) that satisfies `predicate`. */
+  async waitForView (predicate: (view: View) => boolean = () => true, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<View> {
+    if (this.state === 'stopped') throw new NotRunningError('wait for a view')
+    const current = this.currentView
+    if (current !== undefined && predicate(current)) return current
+    return await new Promise<View>((resolve, reject) => {
+      let timeout: NodeJS.Timeout | undefined
+      const done = (): void => {
+        this.off('view', onView)
+        clearTimeout(timeout)
+        opts.signal?.removeEventListener('abort', onAbort)
+      }
+      const onView = ({ view }: { view: View }): void => { if (predicate(view)) { done(); resolve(view) } }
+      const onAbort = (): void => { done(); reject(opts.signal?.reason) }
+      if (opts.signal?.aborted === true) { onAbort(); return }
+      opts.signal?.addEventListener('abort', onAbort, { once: true })
+      if (opts.timeoutMs !== undefined) timeout = setTimeout(() => { done(); reject(new TimeoutError(`a view of cluster "${this.cluster}"`, opts.timeoutMs as number)) }, opts.timeoutMs)
+      this.on('view', onView)
+    })
+  }
+
+  private subscribe (peer: string): void { this.sendRegistry(peer, { k: 'sub' }) }
+
+  private sendRegistry (peer: string, data: unknown): void {
+    this.transport.send(peer, this.codec.encode({ t: 'svc', s: REGISTRY_SERVICE, d: data }), { onlyIfConnected: true })
+  }
+
+  private renew (): void {
+    if (this.state !== 'running') return
+    for (const peer of this.connected) this.subscribe(peer)
+    for (const m of this.currentView?.members ?? []) {
+      if (!this.connected.has(m.id)) this.transport.dial({ peer: m.id, addresses: m.addrs })
+    }
+    if (this.connected.size === 0) for (const seed of this.seeds) this.transport.dial({ addresses: [seed] })
+  }
+
+  private onFrame (peer: string, frame: Uint8Array): void {
+    if (this.state !== 'running') return
+    const decoded = this.codec.decode(frame)
+    if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
+    const msg = decoded.msg
+    // Members greet every connection with protocol messages (hello); an observer ignores them.
+    if (msg.t !== 'svc') return
+    if (msg.s !== REGISTRY_SERVICE) { this.countDrop('unknown-service', peer); return }
+    const d = msg.d as Record<string, unknown> | null
+    if (typeof d !== 'object' || d === null || d.k !== 'snap') { this.countDrop('registry-invalid', peer); return }
+    this.applySnapshot(peer, d)
+  }
+
+  private applySnapshot (peer: string, d: Record<string, unknown>): void {
+    const summary = parseViewSummary({ epoch: d.epoch, members: d.members })
+    const recs = typeof d.recs === 'object' && d.recs !== null && !Array.isArray(d.recs) ? d.recs as Record<string, unknown> : undefined
+    if (summary === undefined || recs === undefined) { this.countDrop('registry-invalid', peer); return }
+    let changed = false
+    const previous = this.currentView
+    // Only a newer view replaces ours: a member resuming from a pause reports an old one.
+    if (previous === undefined || summary.epoch > previous.id.epoch) {
+      this.currentView = makeView(summary.epoch, summary.members)
+      changed = true
+    }
+    if (summary.epoch >= (this.currentView?.id.epoch ?? 0)) {
+      for (const [id, raw] of Object.entries(recs)) {
+        const record = parseRecord(raw)
+        if (record === undefined) { this.countDrop('registry-invalid', peer); return }
+        if (this.table.merge(id, record)) changed = true
+      }
+    }
+    if (!changed) return
+    const view = this.currentView as View
+    if (view !== previous) {
+      this.table.retain(view)
+      // Reach every member, so any survivor can report the next view.
+      for (const m of view.members) if (!this.connected.has(m.id)) this.transport.dial({ peer: m.id, addresses: m.addrs })
+      this.emit('view', { view, previous })
+    }
+    this.emit('registry', this.registry())
+  }
+
+  private countDrop (reason: string, from: string | undefined): void {
+    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+    this.emit('dropped', { reason, from })
+  }
+
+  private emit<E extends keyof ObserverEvents>(event: E, ...args: ObserverEvents[E]): void {
+    try {
+      this.emitter.emit(event, ...args)
+    } catch (err) {
+      setImmediate(() => { throw err })
+    }
+  }
+}
+
+/** Creates and starts an observer of `cluster`. */
+export async function createObserver (options: ObserverOptions): Promise<Observer> {
+  const observer = new Observer(options)
+  await observer.start()
+  return observer
+}
