@@ -1,6 +1,9 @@
 /** The `conclave` command as a person or a script uses it. */
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { MemberProcess, conclaveBin } from '../src/testing/member-process.js'
 
 const run = (...args: string[]): ReturnType<typeof spawnSync> =>
@@ -23,7 +26,11 @@ describe('conclave CLI', () => {
     ['unknown command', ['frobnicate'], /unknown command/],
     ['--masters 0', ['member', '--cluster', 'x', '--masters', '0'], /masters/],
     ['--masters -1', ['member', '--cluster', 'x', '--masters', '-1'], /masters/],
-    ['--masters 1.5', ['member', '--cluster', 'x', '--masters', '1.5'], /masters/]
+    ['--masters 1.5', ['member', '--cluster', 'x', '--masters', '1.5'], /masters/],
+    ['an --endpoint that is not a URL', ['member', '--cluster', 'x', '--endpoint', 'http=localhost:80'], /endpoints\.http/],
+    ['an --endpoint without =', ['member', '--cluster', 'x', '--endpoint', 'http'], /--endpoint expects NAME=value/],
+    ['a placeholder with no value', ['member', '--cluster', 'x', '--endpoint', 'http=http://h:{{NO_SUCH_VAR_X}}/'], /NO_SUCH_VAR_X/],
+    ['a missing --config file', ['member', '--config', '/nonexistent/conclave.json'], /--config/]
   ]
   for (const [label, args, pattern] of bad) {
     it(`exits non-zero with a one-line reason on ${label}`, () => {
@@ -56,6 +63,19 @@ describe('conclave CLI', () => {
       { isMaster: true, reason: 'elected', epoch: p.lastView()?.epoch },
       { isMaster: false, reason: 'leaving' }
     ])
+  })
+
+  it('one --config file serves two servers: {{placeholders}} from --set and the environment', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conclave-cli-'))
+    const file = join(dir, 'cluster.json')
+    writeFileSync(file, JSON.stringify({ cluster: `cfg-${process.pid}`, name: 'server-{{PORT}}', endpoints: { http: 'http://{{HOST:-127.0.0.1}}:{{PORT}}/' } }))
+    const a = new MemberProcess({ cluster: `cfg-${process.pid}`, name: 'ignored', extraArgs: ['--config', file, '--set', 'PORT=9090'] })
+    await a.waitReady()
+    const b = new MemberProcess({ cluster: `cfg-${process.pid}`, name: 'ignored-too', seeds: [a.address as string], extraArgs: ['--config', file], env: { PORT: '9191', HOST: '127.0.0.2' } })
+    await b.waitReady()
+    expect(a.ready()?.endpoints).toEqual({ http: 'http://127.0.0.1:9090/' })
+    expect(b.ready()?.endpoints).toEqual({ http: 'http://127.0.0.2:9191/' })
+    await Promise.all([a.stop(), b.stop()])
   })
 
   it('--masters 2: the second member of the view prints a master line too', async () => {

@@ -8,6 +8,8 @@ import { Member } from '../member.js'
 import type { View } from '../core/view.js'
 import { UsageError } from './usage.js'
 import { wallClockMs } from '../clock.js'
+import { expandTemplate } from '../registry/endpoints.js'
+import { loadConfig, parseAssignments } from './config.js'
 
 export const MEMBER_HELP = `Usage: conclave member --cluster <name> [options]
 
@@ -22,8 +24,16 @@ Options:
   --name <name>         name shown in views (default <hostname>-<pid>)
   --masters <N>         how many members are masters: the first N of the view
                         (default 1); each change prints a "master" line
+  --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
+                        repeat for several. Clients find the master's with
+                        masterEndpoint(svc); \`conclave status\` lists them
+  --config <file.json>  cluster, listen, seeds, name, masters and endpoints from a
+                        file; flags override it. Strings may hold {{NAME}} or
+                        {{NAME:-default}} placeholders, filled from --set, then
+                        the environment, so one file serves every server
+  --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
   --json                one JSON object per line on stdout:
-                          {"type":"ready","ts":…,"id":…,"name":…,"listen":[…]}
+                          {"type":"ready","ts":…,"id":…,"name":…,"listen":[…],"endpoints":{…}}
                           {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…}
                           {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
                           {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
@@ -43,6 +53,9 @@ export async function runMember (args: string[]): Promise<number> {
         seed: { type: 'string', multiple: true },
         name: { type: 'string' },
         masters: { type: 'string' },
+        endpoint: { type: 'string', multiple: true },
+        config: { type: 'string' },
+        set: { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false }
       },
@@ -57,14 +70,22 @@ export async function runMember (args: string[]): Promise<number> {
     process.stdout.write(MEMBER_HELP)
     return 0
   }
-  if (values.cluster === undefined) throw new UsageError('--cluster <name> is required (see conclave member --help)')
+  const vars = parseAssignments('--set', values.set ?? [])
+  const config = values.config !== undefined ? loadConfig(values.config, vars) : {}
+  const cluster = values.cluster ?? config.cluster
+  if (cluster === undefined) throw new UsageError('--cluster <name> is required (see conclave member --help)')
   const json = values.json === true
+  const flagEndpoints = parseAssignments('--endpoint', values.endpoint ?? [])
+  for (const [service, url] of Object.entries(flagEndpoints)) flagEndpoints[service] = expandTemplate(`endpoints.${service}`, url, vars)
+  const masters = values.masters !== undefined ? parseCount('--masters', values.masters) : config.masters
+  const name = values.name ?? config.name
   const member = new Member({
-    cluster: values.cluster,
-    listen: values.listen ?? '127.0.0.1:0',
-    seeds: values.seed ?? [],
-    ...(values.masters !== undefined ? { masters: parseCount('--masters', values.masters) } : {}),
-    ...(values.name !== undefined ? { name: values.name } : {})
+    cluster,
+    listen: values.listen ?? config.listen ?? '127.0.0.1:0',
+    seeds: values.seed ?? config.seeds ?? [],
+    endpoints: { ...config.endpoints, ...flagEndpoints },
+    ...(masters !== undefined ? { masters } : {}),
+    ...(name !== undefined ? { name } : {})
   })
   // Lines produced while starting (a founder's first view) wait until "ready" is printed.
   let held: string[] | undefined = []
@@ -99,7 +120,7 @@ export async function runMember (args: string[]): Promise<number> {
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
 
   await member.start()
-  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses },
+  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints },
     `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}`)
   for (const line of held ?? []) process.stdout.write(line)
   held = undefined

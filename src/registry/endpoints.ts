@@ -18,12 +18,15 @@ export function validateService (option: string, service: unknown): string {
   return service
 }
 
-/** Checks one endpoint URL (any scheme, parsed by WHATWG URL); returns it normalized. */
+/** Checks one endpoint URL (any scheme with a host: http, https, tcp, ...; WHATWG URL); returns it normalized. */
 export function validateUrl (option: string, url: unknown): string {
-  if (typeof url !== 'string' || url.length === 0 || url.length > MAX_URL_LENGTH || !URL.canParse(url)) {
-    throw new InvalidOptionError(option, `an absolute URL (e.g. "http://127.0.0.1:9090") of at most ${MAX_URL_LENGTH} characters`, url)
+  // A host is required: "localhost:80" parses as a URL of scheme "localhost:", which no
+  // client could reach.
+  const parsed = typeof url === 'string' && url.length <= MAX_URL_LENGTH && URL.canParse(url) ? new URL(url) : undefined
+  if (parsed === undefined || parsed.host === '') {
+    throw new InvalidOptionError(option, `an absolute URL with a host (e.g. "http://127.0.0.1:9090") of at most ${MAX_URL_LENGTH} characters`, url)
   }
-  return new URL(url).href
+  return parsed.href
 }
 
 /** Checks a whole endpoint map; returns a frozen copy with normalized URLs. */

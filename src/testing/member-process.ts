@@ -34,6 +34,8 @@ export interface SpawnOptions {
    * `--cluster --name --listen --seed` flags and must print the same kind of JSON lines.
    */
   readonly script?: string
+  /** Extra environment variables for the child. */
+  readonly env?: Readonly<Record<string, string>>
 }
 
 /** Finds bin/conclave.js from the compiled or the source location of this file. */
@@ -65,7 +67,7 @@ export class MemberProcess {
     const program = opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script]
     const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
     live.add(this.child)
     if (!exitHookInstalled) {
       exitHookInstalled = true
