@@ -7,6 +7,7 @@ export { schedule, SCHEDULER_SERVICE, type ScheduleSpec, type ScheduleOptions, t
 export { validateEndpoints, expandTemplate, expandEndpoints, type Endpoints } from './registry/endpoints.js'
 export type { EndpointSource, RegistryEntry, RegistrySnapshot } from './registry/source.js'
 export { Observer, createObserver, type ObserverOptions, type ObserverEvents } from './registry/observer.js'
+export { MasterClient, followMaster, type MasterClientOptions, type MasterFetchInit, type MasterChange } from './registry/master-client.js'
 export { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 export { ConclaveError, InvalidOptionError, NotRunningError, MessageTooLargeError, TimeoutError, NoMasterError } from './errors.js'
 export { DEFAULT_TIMING, silenceDetectionMs, leaseMarginMs, type Timing } from './core/timing.js'

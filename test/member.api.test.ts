@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto'
 import { Member, createMember, InvalidOptionError, NotRunningError, TimeoutError, type Message, type ViewChange } from '../src/index.js'
 import { createLibp2pTransport } from '../src/transport/libp2p.js'
 import { Codec } from '../src/transport/codec.js'
+import { waitUntil } from '../src/testing/member-process.js'
 
 const members: Member[] = []
 let n = 0
@@ -194,11 +195,20 @@ describe('a member in one process', () => {
     const c = cluster()
     const first = await member(c, 'm00')
     const rest: Member[] = []
-    for (let i = 1; i < 12; i++) rest.push(await member(c, `m${String(i).padStart(2, '0')}`, [hostPort(first)]))
+    const otherCoordinators: string[] = []
+    for (let i = 1; i < 12; i++) {
+      const m = await member(c, `m${String(i).padStart(2, '0')}`, [hostPort(first)])
+      m.on('coordinator', ch => { if (ch.isCoordinator) otherCoordinators.push(m.name) })
+      rest.push(m)
+    }
     const all = [first, ...rest]
     await Promise.all(all.map(async m => await m.waitForView(v => v.members.length === 12, { timeoutMs: 20_000 })))
     expect(new Set(all.map(m => m.epoch)).size).toBe(1)
+    // Under load the coordinator's lease may wait for a new member's first heartbeat echo, so
+    // wait for it; nobody else may coordinate meanwhile.
+    await waitUntil(() => first.isCoordinator, 5000, 'm00 to hold its lease')
     expect(all.filter(m => m.isCoordinator).map(m => m.name)).toEqual(['m00'])
+    expect(otherCoordinators).toEqual([])
     const heard = new Set<string>()
     const listeners = rest.map(m => {
       const on = (msg: Message): void => { if (msg.channel === 'group') heard.add(m.name) }

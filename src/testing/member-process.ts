@@ -156,3 +156,15 @@ export function agreed (procs: readonly MemberProcess[], size: number): boolean 
   const key = (v: ViewEvent): string => `${v.epoch}:${v.members.map(m => m.id).join(',')}`
   return views.every(v => v !== undefined && key(v) === key(first))
 }
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (listen on 0, read it, close). */
+export async function freePort (): Promise<number> {
+  const { createServer } = await import('node:net')
+  return await new Promise((resolve, reject) => {
+    const s = createServer().once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
