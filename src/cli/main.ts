@@ -1,16 +1,19 @@
 /** The `conclave` command: dispatches to subcommands. */
 import '../polyfill.js'
 import { runMember } from './member-command.js'
+import { runStatus } from './status-command.js'
 import { UsageError } from './usage.js'
 
 const HELP = `conclave — agree on a coordinator among peer processes, with no lock store
 
 Usage:
   conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
+  conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
   conclave <command> --help
 
 Commands:
   member    run a cluster member and print its view changes
+  status    show a cluster's view, endpoints and masters (joins as a client, never a member)
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -24,8 +27,10 @@ async function main (argv: string[]): Promise<number> {
       return 0
     case 'member':
       return await runMember(rest)
+    case 'status':
+      return await runStatus(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, status (see conclave --help)`)
   }
 }
 
