@@ -15,7 +15,7 @@ import { dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MemberProcess, freePort, waitUntil } from '../src/testing/member-process.js'
 import { createObserver, followMaster } from '../src/index.js'
-import { fmt, summarize } from './stats.js'
+import { fmt, summarize } from '../src/bench/stats.js'
 
 const { values } = parseArgs({
   options: {

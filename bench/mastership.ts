@@ -24,7 +24,7 @@ import { MemberProcess, waitUntil, type MemberEvent } from '../src/testing/membe
 import { wallClockMs } from '../src/clock.js'
 import { createMember } from '../src/index.js'
 import { masterOnly, masterOnlySync, masterOnlyStream } from '../src/policies/filter.js'
-import { fmt, summarize, type Summary } from './stats.js'
+import { fmt, summarize, type Summary } from '../src/bench/stats.js'
 
 const CASES = ['route', 'resume', 'scheduler', 'filter'] as const
 type Case = typeof CASES[number]

@@ -2,6 +2,7 @@
 import '../polyfill.js'
 import { runMember } from './member-command.js'
 import { runStatus } from './status-command.js'
+import { runBench } from './bench-command.js'
 import { UsageError } from './usage.js'
 
 const HELP = `conclave — agree on a coordinator among peer processes, with no lock store
@@ -9,11 +10,13 @@ const HELP = `conclave — agree on a coordinator among peer processes, with no 
 Usage:
   conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
   conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
+  conclave bench <failover|join|cold-start|scale|broadcast|filter|all|report> [flags]
   conclave <command> --help
 
 Commands:
   member    run a cluster member and print its view changes
   status    show a cluster's view, endpoints and masters (joins as a client, never a member)
+  bench     measure failover, joins, start-up, scale, broadcast and the filter on this machine
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -29,8 +32,10 @@ async function main (argv: string[]): Promise<number> {
       return await runMember(rest)
     case 'status':
       return await runStatus(rest)
+    case 'bench':
+      return await runBench(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member, status (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, status, bench (see conclave --help)`)
   }
 }
 

@@ -36,6 +36,8 @@ export interface SpawnOptions {
   readonly script?: string
   /** Extra environment variables for the child. */
   readonly env?: Readonly<Record<string, string>>
+  /** Open the child's stdin, for `command()` (the benchmark agent reads commands there). */
+  readonly stdin?: boolean
 }
 
 /** Finds bin/conclave.js from the compiled or the source location of this file. */
@@ -67,7 +69,8 @@ export class MemberProcess {
     const program = opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script]
     const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
-    this.child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+    this.child = spawn(process.execPath, args, { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+    this.child.stdin?.on('error', () => {}) // a child that died: its commands are lost, its exit is reported
     live.add(this.child)
     if (!exitHookInstalled) {
       exitHookInstalled = true
@@ -126,6 +129,12 @@ export class MemberProcess {
   }
 
   kill (signal: NodeJS.Signals): void { this.child.kill(signal) }
+
+  /** Writes one JSON line to the child's stdin (spawned with `stdin: true`). */
+  command (obj: Record<string, unknown>): void {
+    if (this.child.stdin === null) throw new Error(`${this.name} was spawned without stdin`)
+    this.child.stdin.write(JSON.stringify(obj) + '\n')
+  }
 
   /** SIGTERM (graceful leave), then SIGKILL if it has not exited within `graceMs`. */
   async stop (graceMs = 5000): Promise<void> {

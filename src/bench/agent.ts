@@ -1,0 +1,91 @@
+/**
+ * The benchmark agent: a member process (same flags and JSON lines as `conclave member --json`)
+ * that also takes commands on stdin, one JSON object per line:
+ *   { "cmd": "blast", "count": N, "size": B, "rate": R }  broadcast N messages of about B bytes,
+ *        R per second (0: as fast as the process can); prints {"type":"blasted",…} when done
+ *   { "cmd": "peek" }    prints {"type":"peek", received} (no reset)
+ *   { "cmd": "report" }  prints {"type":"report", received, firstAt, lastAt, latency: {…}} for
+ *        the group messages received since the last report, then resets
+ * Latency is the receive time minus the send time stamped in the message (one machine's
+ * wall clock, so both ends read the same clock).
+ */
+import '../polyfill.js'
+import { parseArgs } from 'node:util'
+import { createInterface } from 'node:readline'
+import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { createMember } from '../member.js'
+import { wallClockMs } from '../clock.js'
+import { summarize } from './stats.js'
+
+const { values } = parseArgs({
+  options: {
+    cluster: { type: 'string' },
+    listen: { type: 'string', default: '127.0.0.1:0' },
+    seed: { type: 'string', multiple: true, default: [] },
+    name: { type: 'string', default: 'agent' }
+  }
+})
+const out = (obj: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ ts: wallClockMs(), ...obj }) + '\n') }
+const member = await createMember({ cluster: values.cluster as string, listen: values.listen as string, seeds: values.seed as string[], name: values.name as string })
+out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses })
+const printView = (): void => {
+  const view = member.view
+  if (view === undefined) return
+  out({ type: 'view', epoch: view.id.epoch, coordinator: view.id.coordinator, members: view.members.map(m => ({ id: m.id, name: m.name })), self: member.id, isCoordinator: member.isCoordinator })
+}
+printView()
+member.on('view', printView)
+member.on('suspect', s => out({ type: 'suspect', id: s.id, reason: s.reason }))
+
+const MAX_LATENCIES = 1_000_000
+let received = 0
+let firstAt = 0
+let lastAt = 0
+let latencies: number[] = []
+member.on('message', m => {
+  if (m.channel !== 'group') return
+  const sentAt = (m.payload as { s?: unknown } | null)?.s
+  if (typeof sentAt !== 'number') return
+  const now = wallClockMs()
+  if (received === 0) firstAt = now
+  received++
+  lastAt = now
+  if (latencies.length < MAX_LATENCIES) latencies.push(now - sentAt)
+})
+
+async function blast (count: number, size: number, rate: number): Promise<void> {
+  const pad = new Uint8Array(Math.max(0, size - 24)) // the stamp and the sequence number take the rest
+  const startedAt = wallClockMs()
+  let sent = 0
+  while (sent < count) {
+    // Paced: send what is due by now, then wait a little. Unpaced: batches, yielding to the
+    // event loop between them so the transport can write (publish has no back-pressure).
+    const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 50)
+    for (; sent < due; sent++) member.broadcast({ s: wallClockMs(), n: sent, p: pad })
+    if (rate > 0) await new Promise(resolve => setTimeout(resolve, 2))
+    else await yieldToLoop()
+  }
+  out({ type: 'blasted', count, startedAt, endedAt: wallClockMs() })
+}
+
+createInterface({ input: process.stdin }).on('line', line => {
+  let cmd: Record<string, unknown>
+  try { cmd = JSON.parse(line) as Record<string, unknown> } catch { return }
+  if (cmd.cmd === 'blast') {
+    blast(Number(cmd.count), Number(cmd.size), Number(cmd.rate)).catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'peek') {
+    out({ type: 'peek', received })
+  } else if (cmd.cmd === 'report') {
+    const s = summarize(latencies)
+    out({ type: 'report', received, firstAt, lastAt, latency: { median: s.median, p99: s.p99, max: s.max, n: s.n } })
+    received = 0
+    latencies = []
+  }
+})
+
+await new Promise<void>(resolve => {
+  process.once('SIGTERM', () => resolve())
+  process.once('SIGINT', () => resolve())
+})
+await member.stop()
+out({ type: 'left' })

@@ -1,0 +1,10 @@
+/** The scenarios of `conclave bench`, in the order `all` runs them. */
+import type { Scenario } from './scenario.js'
+import { failover } from './scenarios/failover.js'
+import { join } from './scenarios/join.js'
+import { coldStart } from './scenarios/cold-start.js'
+import { scale } from './scenarios/scale.js'
+import { broadcast } from './scenarios/broadcast.js'
+import { filter } from './scenarios/filter.js'
+
+export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, filter]
