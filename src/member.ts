@@ -16,6 +16,7 @@ import type { MemberRecord } from './core/member.js'
 import { Codec, type DropReason } from './transport/codec.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
+import { Batcher } from './transport/batcher.js'
 import { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
 import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
@@ -152,6 +153,8 @@ export class Member implements EndpointSource {
   /** Counts of outbound frames not sent, by reason (peer not connected, queue full, ...). */
   readonly unsent: Record<string, number> = {}
   private readonly registryState: MemberRegistry
+  /** Broadcasts of one event-loop turn leave as one group message. */
+  private readonly broadcasts: Batcher
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     this.options = resolveOptions(options)
@@ -167,6 +170,9 @@ export class Member implements EndpointSource {
     this.transport = init.transport !== undefined
       ? init.transport(this.options, onDrop)
       : createLibp2pTransport({ cluster: this.options.cluster, listen: [...this.options.listen], maxFrameBytes: this.options.maxMessageBytes, onDrop })
+    this.broadcasts = new Batcher(frames => {
+      this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
+    }, this.options.maxMessageBytes)
     this.emitter.setMaxListeners(0)
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
@@ -348,9 +354,12 @@ export class Member implements EndpointSource {
     this.transport.send(memberId, frame, { addresses: addrs })
   }
 
-  /** Publishes `payload` to every other member on the cluster's topic. */
+  /**
+   * Publishes `payload` to every other member on the cluster's topic. Broadcasts made in the same
+   * turn of the event loop leave together as one group message, in order (transport/batcher.ts).
+   */
   broadcast (payload: unknown): void {
-    this.transport.publish(this.encodeUser(payload, 'broadcast'))
+    this.broadcasts.add(this.encodeUser(payload, 'broadcast'))
   }
 
   /** Resolves with the first view (the current one included) that satisfies `predicate`. */
@@ -431,6 +440,7 @@ export class Member implements EndpointSource {
     if (this.timer !== undefined) clearInterval(this.timer)
     this.timer = undefined
     this.evaluateMastership('leaving')
+    this.broadcasts.flush()
     await this.transport.stop()
     this.state = 'stopped'
     this.emit('stopped')
@@ -478,6 +488,16 @@ export class Member implements EndpointSource {
     const msg = decoded.msg
     if (msg.t === 'user') {
       this.emit('message', { from: peer, payload: msg.payload, channel })
+      return
+    }
+    if (msg.t === 'batch') {
+      for (const inner of msg.frames) {
+        const one = this.codec.decode(inner)
+        // a batch carries user broadcasts only: no protocol messages, no nested batches
+        if (!one.ok || one.msg.t !== 'user') { this.countDrop(one.ok ? 'invalid-batch' : one.reason, peer); continue }
+        this.emit('message', { from: peer, payload: one.msg.payload, channel })
+        if (this.state !== 'running' && this.state !== 'stopping') return
+      }
       return
     }
     if (msg.t === 'svc') {

@@ -36,6 +36,17 @@ describe('codec', () => {
     expect(codec.decode(codec.encode({ t: 'user', payload: { a: [1, 'x', null] } }))).toEqual({ ok: true, msg: { t: 'user', payload: { a: [1, 'x', null] } } })
   })
 
+  it('round-trips a batch of frames, and refuses a batch that holds anything but frames', () => {
+    const frames = [codec.encode({ t: 'user', payload: 1 }), codec.encode({ t: 'user', payload: 'two' })]
+    const decoded = codec.decode(codec.encode({ t: 'batch', frames }))
+    expect(decoded.ok && decoded.msg.t === 'batch' ? decoded.msg.frames.map(f => codec.decode(f)) : decoded).toEqual([
+      { ok: true, msg: { t: 'user', payload: 1 } },
+      { ok: true, msg: { t: 'user', payload: 'two' } }
+    ])
+    expect(codec.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'batch', frames: ['not bytes'] }))).toEqual({ ok: false, reason: 'invalid' })
+    expect(codec.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'batch', frames: 'nope' }))).toEqual({ ok: false, reason: 'invalid' })
+  })
+
   const raw = (obj: unknown): Uint8Array => packr.pack(obj)
   const bad: Array<[string, Uint8Array, string]> = [
     ['oversized', new Uint8Array(5000), 'oversized'],

@@ -60,7 +60,7 @@ async function blast (count: number, size: number, rate: number): Promise<void> 
   while (sent < count) {
     // Paced: send what is due by now, then wait a little. Unpaced: batches, yielding to the
     // event loop between them so the transport can write (publish has no back-pressure).
-    const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 50)
+    const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 1000)
     for (; sent < due; sent++) member.broadcast({ s: wallClockMs(), n: sent, p: pad })
     if (rate > 0) await new Promise(resolve => setTimeout(resolve, 2))
     else await yieldToLoop()

@@ -17,7 +17,10 @@ export interface UserMessage { readonly t: 'user', readonly payload: unknown }
 /** A message of one of Conclave's own services (the scheduler), by service name. */
 export interface ServiceMessage { readonly t: 'svc', readonly s: string, readonly d: unknown }
 
-export type WireMessage = ProtocolMessage | UserMessage | ServiceMessage
+/** Several encoded frames (user broadcasts) sent as one group message: see batcher.ts. */
+export interface BatchMessage { readonly t: 'batch', readonly frames: readonly Uint8Array[] }
+
+export type WireMessage = ProtocolMessage | UserMessage | ServiceMessage | BatchMessage
 
 export type DecodeResult =
   | { readonly ok: true, readonly msg: WireMessage }
@@ -25,7 +28,7 @@ export type DecodeResult =
 
 export type DropReason = 'oversized' | 'malformed' | 'unknown-version' | 'foreign-cluster' | 'unknown-type' | 'invalid'
 
-const LIMITS = { members: 1024, addrs: 32, string: 1024, metaKeys: 64 }
+const LIMITS = { members: 1024, addrs: 32, string: 1024, metaKeys: 64, batch: 10_000 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
 
@@ -50,6 +53,12 @@ export class Codec {
     const t = raw.t
     if (t === 'user') return { ok: true, msg: { t: 'user', payload: raw.payload } }
     if (t === 'svc') return str(raw.s) ? { ok: true, msg: { t: 'svc', s: raw.s, d: raw.d } } : { ok: false, reason: 'invalid' }
+    if (t === 'batch') {
+      const frames = raw.frames
+      return Array.isArray(frames) && frames.length <= LIMITS.batch && frames.every(f => f instanceof Uint8Array)
+        ? { ok: true, msg: { t: 'batch', frames: frames as Uint8Array[] } }
+        : { ok: false, reason: 'invalid' }
+    }
     if (typeof t !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(t)) return { ok: false, reason: 'unknown-type' }
     const msg = validate(t as ProtocolMessage['t'], raw)
     return msg === undefined ? { ok: false, reason: 'invalid' } : { ok: true, msg }

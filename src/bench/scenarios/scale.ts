@@ -39,8 +39,9 @@ export const scale: Scenario = {
     const windowS = flags.window as number
     const settleS = flags.settle as number
     const samples: ScaleSample[] = []
+    const failures: ScaleFailure[] = []
     ctx.report.settings = { sizes, windowS, settleS }
-    ctx.report.samples = { sizes: samples }
+    ctx.report.samples = { sizes: samples, failures }
     ctx.progress.start('scale', sizes.reduce((a, b) => a + b, 0) + sizes.length)
     for (const size of sizes) {
       const group: MemberProcess[] = []
@@ -70,12 +71,19 @@ export const scale: Scenario = {
           windowS
         })
         ctx.progress.tick(`${size} members: idle window done`)
+      } catch (err) {
+        // A size that does not come together is a result too: record it and go on to the next.
+        if (ctx.aborted) throw err
+        ctx.report.notes.push(`${size} members: ${err instanceof Error ? err.message : String(err)} (${group.length} had started)`)
+        failures.push({ size, startedMembers: group.length, error: err instanceof Error ? err.message : String(err) })
       } finally {
         for (const p of group) if (p.running) p.kill('SIGKILL')
         await Promise.all(group.map(async p => await p.exited))
+        ctx.report.figures = [...samples.flatMap(s => figures(s)), ...failures.map(failed)]
       }
+      // let the machine cool down after a big size before the next one
+      await ctx.sleep(Math.min(10_000, size * 200))
     }
-    ctx.report.figures = samples.flatMap(s => figures(s))
     ctx.report.charts = [{
       name: 'scale',
       spec: {
@@ -93,6 +101,12 @@ export const scale: Scenario = {
       }
     }]
   }
+}
+
+interface ScaleFailure { size: number, startedMembers: number, error: string }
+
+function failed (f: ScaleFailure): Figure {
+  return { figure: `${f.size} members: did not all agree (${f.startedMembers} started)`, unit: '', value: f.startedMembers, target: f.size >= 50 ? '≤ 5000 ms' : undefined, met: false }
 }
 
 function figures (s: ScaleSample): Figure[] {
