@@ -1,8 +1,5 @@
 /** The `conclave` command: dispatches to subcommands. */
 import '../polyfill.js'
-import { runMember } from './member-command.js'
-import { runStatus } from './status-command.js'
-import { runBench } from './bench-command.js'
 import { UsageError } from './usage.js'
 
 const HELP = `conclave — agree on a coordinator among peer processes, with no lock store
@@ -28,12 +25,14 @@ async function main (argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(HELP)
       return 0
+    // Each command loads only its own modules: a member process must not carry the benchmark's
+    // charting libraries in its memory (RSS per member is one of the figures).
     case 'member':
-      return await runMember(rest)
+      return await (await import('./member-command.js')).runMember(rest)
     case 'status':
-      return await runStatus(rest)
+      return await (await import('./status-command.js')).runStatus(rest)
     case 'bench':
-      return await runBench(rest)
+      return await (await import('./bench-command.js')).runBench(rest)
     default:
       throw new UsageError(`unknown command "${command}"; commands: member, status, bench (see conclave --help)`)
   }

@@ -66,7 +66,8 @@ export class MemberProcess {
 
   constructor (opts: SpawnOptions) {
     this.name = opts.name
-    const program = opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script]
+    // The same V8 flag as bin/conclave.js's shebang, which a spawn through execPath skips.
+    const program = ['--max-semi-space-size=1', ...(opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script])]
     const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
     this.child = spawn(process.execPath, args, { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
