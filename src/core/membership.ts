@@ -109,6 +109,7 @@ export class Membership {
   private readonly known = new Map<string, MemberRecord>()
   private readonly pendingJoins = new Map<string, MemberRecord>()
   private readonly pendingLeaves = new Set<string>()
+  private selfCheck: { inView: MemberRecord | undefined, me: MemberRecord, same: boolean } | undefined
   private proposal: Proposal | undefined
 
   // joining
@@ -514,6 +515,10 @@ export class Membership {
   private proposeIfNeeded (now: number): boolean {
     if (this.proposal !== undefined || !this.leads(now)) return false
     const view = this._view as View
+    // Runs on every tick of the coordinator: the common case (nothing to change) must not
+    // allocate (idle CPU is mostly garbage collection and per-tick work).
+    if (this.pendingJoins.size === 0 && this.pendingLeaves.size === 0 && this._status !== 'leaving' &&
+        !view.members.some(m => this.health.get(m.id)?.dead === true) && this.selfUnchangedIn(view)) return true
     const next = new Map<string, MemberRecord>()
     for (const m of view.members) {
       const gone = this.health.get(m.id)?.dead === true || this.pendingLeaves.has(m.id) ||
@@ -528,7 +533,7 @@ export class Membership {
       joiners++
     }
     const removedCount = view.members.filter(m => !next.has(m.id)).length
-    const selfChanged = next.get(this.me.id) !== undefined && !sameRecordContent(view.members.find(m => m.id === this.me.id), this.me)
+    const selfChanged = next.get(this.me.id) !== undefined && !this.selfUnchangedIn(view)
     if (joiners === 0 && removedCount === 0 && !selfChanged) return true
     if (next.size === 0) {
       this.finishLeave()
@@ -553,6 +558,16 @@ export class Membership {
     this.sendProposal(p, now, false)
     this.maybeCommit(p, now)
     return true
+  }
+
+  /** Whether `view` holds our record as it is now (records are immutable: cached by identity). */
+  private selfUnchangedIn (view: View): boolean {
+    const inView = view.members.find(m => m.id === this.me.id)
+    const cached = this.selfCheck
+    if (cached !== undefined && inView === cached.inView && this.me === cached.me) return cached.same
+    const same = sameRecordContent(inView, this.me)
+    this.selfCheck = { inView, me: this.me, same }
+    return same
   }
 
   private sendProposal (p: Proposal, now: number, onlyMissing: boolean): void {
