@@ -42,6 +42,8 @@ let received = 0
 let firstAt = 0
 let lastAt = 0
 let latencies: number[] = []
+/** The slowest deliveries since the last report, as [receive time, latency]: when did the tail happen. */
+let worst: Array<[number, number]> = []
 member.on('message', m => {
   if (m.channel !== 'group') return
   const sentAt = (m.payload as { s?: unknown } | null)?.s
@@ -50,7 +52,13 @@ member.on('message', m => {
   if (received === 0) firstAt = now
   received++
   lastAt = now
-  if (latencies.length < MAX_LATENCIES) latencies.push(now - sentAt)
+  const latency = now - sentAt
+  if (latencies.length < MAX_LATENCIES) latencies.push(latency)
+  if (worst.length < 20 || latency > (worst[worst.length - 1] as [number, number])[1]) {
+    worst.push([now, latency])
+    worst.sort((a, b) => b[1] - a[1])
+    if (worst.length > 20) worst.pop()
+  }
 })
 
 async function blast (count: number, size: number, rate: number): Promise<void> {
@@ -77,9 +85,10 @@ createInterface({ input: process.stdin }).on('line', line => {
     out({ type: 'peek', received })
   } else if (cmd.cmd === 'report') {
     const s = summarize(latencies)
-    out({ type: 'report', received, firstAt, lastAt, latency: { median: s.median, p99: s.p99, max: s.max, n: s.n } })
+    out({ type: 'report', received, firstAt, lastAt, latency: { median: s.median, p99: s.p99, max: s.max, n: s.n }, worst })
     received = 0
     latencies = []
+    worst = []
   }
 })
 
