@@ -93,8 +93,8 @@ export function resolveTiming (partial: Partial<Timing>): Timing {
   if (t.leaseMs >= t.suspectAfterMs + t.verifyTimeoutMs) {
     throw new InvalidOptionError('timing.leaseMs', `less than suspectAfterMs + verifyTimeoutMs (${t.suspectAfterMs + t.verifyTimeoutMs}), so a paused coordinator's lease ends before it can be excluded`, t.leaseMs)
   }
-  if (t.heartbeatIntervalMs >= t.suspectAfterMs) {
-    throw new InvalidOptionError('timing.heartbeatIntervalMs', `less than suspectAfterMs (${t.suspectAfterMs})`, t.heartbeatIntervalMs)
+  if (t.heartbeatIntervalMs >= Math.min(t.suspectAfterMs, t.leaseMs)) {
+    throw new InvalidOptionError('timing.heartbeatIntervalMs', `less than suspectAfterMs (${t.suspectAfterMs}) and leaseMs (${t.leaseMs}), so that heartbeats keep both silence and the lease at bay`, t.heartbeatIntervalMs)
   }
   return Object.freeze(t)
 }

@@ -12,6 +12,10 @@
  *    its own judgement, the oldest live member (JGroups' takeover by the next in line).
  *  - Failure detection: a closed connection is verified by a re-dial (fast for a crash); silence
  *    is verified by a probe (for a hang). Receipt of anything from a member refutes suspicion.
+ *  - Monitoring is O(N·K), not all-to-all: the first K members of the view not judged dead (the
+ *    monitors: the masters and the next in line) exchange heartbeats with everyone, the others
+ *    only with the monitors. On each monitored pair the older member sends a heartbeat every
+ *    period and the younger answers each at once, so one round trip renews the lease.
  *  - The coordinator holds a lease renewed by heartbeat echoes from every other member; it
  *    ends before any member can exclude it (timing.ts), so a paused coordinator knows on resume
  *    that it is no longer coordinator before it does anything.
@@ -52,6 +56,14 @@ export interface MembershipConfig {
    * @default () => 0
    */
   readonly epochFloor?: () => number
+  /**
+   * K, the number of monitors: the first K members of the view not judged dead heartbeat every
+   * member, the rest heartbeat only them. A member may act on rank r (coordinator, masters(N))
+   * only while it monitors everyone, so K must exceed every rank that acts: masters + 1 keeps
+   * the next in line watching too. Members may use different K; each pair heartbeats when
+   * either side's K says so. @default 2
+   */
+  readonly monitors?: number
 }
 
 interface Health {
@@ -61,6 +73,10 @@ interface Health {
   /** Newest of our own timestamps this member echoed: the lease base. */
   echo: number
   verify?: { kind: 'probe' | 'redial', since: number }
+  /** When we last sent this member a heartbeat (or a reply to one). */
+  lastSent: number
+  /** Whether we monitor this member: it is a monitor, or we are (see `monitorCutoff`). */
+  planned: boolean
   dead: boolean
   /** The same id started again (a newer incarnation): this one is dead for good. */
   superseded: boolean
@@ -84,6 +100,7 @@ export class Membership {
   private readonly random: () => number
   private readonly hasSeeds: boolean
   private readonly epochFloor: () => number
+  private monitors: number
   private me: MemberRecord
   private _status: MemberStatus = 'idle'
   private _view: View | undefined
@@ -128,8 +145,8 @@ export class Membership {
   private readonly lastHelloTo = new Map<string, number>()
 
   // member chores
-  private lastTick: number | undefined
-  private lastHeartbeat = NEVER
+  /** Set by a tick that came late (a pause): the next tick must follow soon. */
+  private lagged = false
   private lastLeaveSent = NEVER
   private nonce = 0
 
@@ -138,6 +155,7 @@ export class Membership {
     this.random = config.random
     this.hasSeeds = config.hasSeeds
     this.epochFloor = config.epochFloor ?? (() => 0)
+    this.monitors = positiveInteger(config.monitors ?? 2)
     this.me = withJoinEpoch(config.self, 0)
   }
 
@@ -148,6 +166,14 @@ export class Membership {
   get self (): MemberRecord { return this.me }
   /** Highest epoch this member has seen. */
   get highestEpoch (): number { return this.maxEpoch }
+
+  /** K, the number of monitors (see `MembershipConfig.monitors`). */
+  get monitorCount (): number { return this.monitors }
+
+  /** Changes K; takes effect at the next tick (a route asking for more masters raises it). */
+  setMonitors (k: number): void {
+    this.monitors = positiveInteger(k)
+  }
 
   /** Coordinator of a settled view, with a live lease and no promise to another leader. */
   isCoordinator (now: number): boolean {
@@ -218,8 +244,7 @@ export class Membership {
     if (this._status !== 'idle') return []
     this._status = 'joining'
     this.startedAt = now
-    this.lastTick = now
-    if (!this.hasSeeds) this.formSingleton()
+    if (!this.hasSeeds) this.formSingleton(now)
     return this.flush()
   }
 
@@ -255,7 +280,7 @@ export class Membership {
       this.heardFrom(peer, h, now)
       // Start the echo exchange now: the lease needs it, and the install-time heartbeat was
       // dropped if this connection did not exist yet.
-      this.sendRaw(peer, { t: 'hb', epoch: this._view.id.epoch, ts: now, echo: h.lastTs }, true)
+      this.heartbeat(peer, h, this._view.id.epoch, now)
     }
     return this.flush()
   }
@@ -294,7 +319,7 @@ export class Membership {
       case 'nack': this.onNack(from, msg.epoch, msg.view, now); break
       case 'commit': this.onCommit(from, msg.epoch, msg.members, now); break
       case 'leave': this.onLeave(from, now); break
-      case 'hb': this.onHeartbeat(from, msg.epoch, msg.ts, msg.echo, now); break
+      case 'hb': this.onHeartbeat(from, msg, now); break
       case 'probe':
         this.sendRaw(from, { t: 'probe-ack', nonce: msg.nonce, epoch: this._view?.id.epoch ?? 0 }, false)
         this.replyNotMember(from, now)
@@ -307,9 +332,15 @@ export class Membership {
     return this.flush()
   }
 
-  tick (now: number): Effect[] {
-    const lagged = this.lastTick !== undefined && now - this.lastTick > lagThresholdMs(this.timing)
-    this.lastTick = now
+  /**
+   * Runs the timers. `lateByMs` is how long after its deadline (see `nextDeadline`) the caller's
+   * timer fired: a timer much later than asked means this process was paused or its event loop
+   * blocked, and messages from others may sit unread, so the failure detector passes no
+   * judgement on this tick; `nextDeadline` then asks for another one soon.
+   */
+  tick (now: number, lateByMs = 0): Effect[] {
+    const lagged = lateByMs > lagThresholdMs(this.timing)
+    this.lagged = lagged
     switch (this._status) {
       case 'joining': this.tickJoining(now); break
       case 'member':
@@ -326,27 +357,26 @@ export class Membership {
     const t = this.timing
     if (this.learned !== undefined) {
       // A group we learned of that never admits us is forgotten, so we cannot wait forever.
-      if (now - this.learned.at > 5 * t.joinTimeoutMs) {
+      if (now > this.learned.at + 5 * t.joinTimeoutMs) {
         this.learned = undefined
         this.startedAt = now
       } else {
-        if (now - this.lastJoinSent >= t.retryIntervalMs) this.sendJoin(now)
+        if (now >= this.lastJoinSent + t.retryIntervalMs) this.sendJoin(now)
         return
       }
     }
-    const waited = now - this.startedAt
     // JGroups' rule for a cold start: among joiners that know of no group, the lowest id
     // founds it and the others join; a hard deadline stops a silent lower id from blocking us.
     const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
-    const discoveryOver = this.seedsExhausted || waited >= t.joinTimeoutMs
-    if ((discoveryOver && !lowerJoiner) || waited >= 3 * t.joinTimeoutMs) this.formSingleton()
+    const discoveryOver = this.seedsExhausted || now >= this.startedAt + t.joinTimeoutMs
+    if ((discoveryOver && !lowerJoiner) || now >= this.startedAt + 3 * t.joinTimeoutMs) this.formSingleton(now)
   }
 
-  private formSingleton (): void {
+  private formSingleton (now: number): void {
     const epoch = Math.max(this.maxEpoch + 1, this.promised + 1, this.installedEpoch + 1, Math.floor(this.epochFloor()))
     this.maxEpoch = epoch
     this.me = withJoinEpoch(this.me, epoch)
-    this.install(makeView(epoch, [this.me]), this.lastTick ?? 0)
+    this.install(makeView(epoch, [this.me]), now)
   }
 
   private sendJoin (now: number): void {
@@ -370,21 +400,28 @@ export class Membership {
     const view = this._view
     if (view === undefined) return
     const t = this.timing
-    if (now - this.lastHeartbeat >= t.heartbeatIntervalMs) this.heartbeatAll(now)
-    for (const m of view.members) {
+    const cutoff = this.monitorCutoff(view)
+    const members = view.members
+    const round = this.heartbeatRound(view, now)
+    for (let i = 0; i < members.length; i++) {
+      const m = members[i] as MemberRecord
       if (m.id === this.me.id) continue
       const h = this.health.get(m.id)
       if (h === undefined || h.dead) continue
-      if (!this.connected.has(m.id) && h.verify === undefined && now - h.lastDial >= t.retryIntervalMs) {
+      this.plan(h, i, cutoff, now)
+      if (!this.connected.has(m.id) && h.verify === undefined && now >= h.lastDial + t.retryIntervalMs) {
         h.lastDial = now
         this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
       }
+      // In a round, heartbeats that would be due within half a period leave now too: one wake-up
+      // per period, not one per member whose schedule drifted (a connect, a reply).
+      const due = round && i > this.myRank ? h.lastSent + t.heartbeatIntervalMs / 2 : this.heartbeatDue(h, i)
+      if (h.planned && now >= due) this.heartbeat(m.id, h, view.id.epoch, now)
       // After a pause, messages from others may sit unread: judge on the next tick.
       if (lagged) continue
       if (h.verify !== undefined) {
-        const limit = h.verify.kind === 'probe' ? t.verifyTimeoutMs : t.redialTimeoutMs
-        if (now - h.verify.since >= limit) this.declareDead(m.id, now)
-      } else if (now - h.lastHeard >= t.suspectAfterMs) {
+        if (now >= this.verifyDeadline(h.verify)) this.declareDead(m.id, now)
+      } else if (h.planned && now >= h.lastHeard + t.suspectAfterMs) {
         this.startVerify(m.id, h, 'probe', now)
       }
     }
@@ -395,31 +432,158 @@ export class Membership {
           this.proposal = undefined
           this.proposeIfNeeded(now)
         }
-      } else if (now - p.ts >= t.suspectAfterMs + t.verifyTimeoutMs && this.dropSilentJoiners(p)) {
+      } else if (now >= p.ts + t.suspectAfterMs + t.verifyTimeoutMs && this.dropSilentJoiners(p)) {
         this.proposal = undefined
         this.proposeIfNeeded(now)
-      } else if (now - p.lastSent >= t.retryIntervalMs) {
+      } else if (now >= p.lastSent + t.retryIntervalMs) {
         this.sendProposal(p, now, true)
       }
     }
-    if (this._status === 'leaving' && this.proposal === undefined && view.members[0]?.id !== this.me.id &&
-        now - this.lastLeaveSent >= t.retryIntervalMs) {
-      this.sendLeave(now)
-    }
+    if (this.resendsLeave() && now >= this.lastLeaveSent + t.retryIntervalMs) this.sendLeave(now)
     this.proposeIfNeeded(now)
     this.tickCoordinatorChores(now)
   }
 
-  private heartbeatAll (now: number): void {
+  private resendsLeave (): boolean {
+    return this._status === 'leaving' && this.proposal === undefined && this._view?.members[0]?.id !== this.me.id
+  }
+
+  /**
+   * The earliest time after `now` at which `tick` has work to do: a heartbeat, a silence or
+   * verification deadline, a re-dial, a resend, the end of the lease or of a promise. The shell
+   * sleeps until then instead of ticking at a fixed rate: an idle member wakes a few times per
+   * heartbeat period, not 40 times a second. Input can only make work due sooner through a
+   * state change, so the shell asks again after every input. Work that is due but waits on a
+   * condition is looked at again `tickIntervalMs` later. Infinity: nothing is scheduled.
+   */
+  nextDeadline (now: number): number {
+    const t = this.timing
+    if (this.lagged) return now + t.tickIntervalMs
+    let next = Number.POSITIVE_INFINITY
+    const at = (when: number): void => {
+      const w = when > now ? when : now + t.tickIntervalMs
+      if (w < next) next = w
+    }
+    if (this._status === 'joining') {
+      if (this.learned !== undefined) {
+        at(this.learned.at + 5 * t.joinTimeoutMs + 1)
+        at(this.lastJoinSent + t.retryIntervalMs)
+      } else {
+        const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
+        if (!this.seedsExhausted && !lowerJoiner) at(this.startedAt + t.joinTimeoutMs)
+        at(this.startedAt + 3 * t.joinTimeoutMs)
+      }
+      return next
+    }
+    const view = this._view
+    if (view === undefined || !this.active()) return next
+    const members = view.members
+    for (let i = 0; i < members.length; i++) {
+      const id = (members[i] as MemberRecord).id
+      if (id === this.me.id) continue
+      const h = this.health.get(id)
+      if (h === undefined || h.dead) continue
+      if (!this.connected.has(id) && h.verify === undefined) at(h.lastDial + t.retryIntervalMs)
+      if (h.verify !== undefined) at(this.verifyDeadline(h.verify))
+      if (!h.planned) continue
+      at(this.heartbeatDue(h, i))
+      if (h.verify === undefined) at(h.lastHeard + t.suspectAfterMs)
+    }
+    const p = this.proposal
+    if (p !== undefined) {
+      if (p.retryAt !== undefined) at(p.retryAt)
+      else {
+        at(p.lastSent + t.retryIntervalMs)
+        const silentJoiner = p.members.some(m => !p.acks.has(m.id) && this.pendingJoins.has(m.id))
+        if (silentJoiner && p.ts + t.suspectAfterMs + t.verifyTimeoutMs > now) at(p.ts + t.suspectAfterMs + t.verifyTimeoutMs)
+      }
+    }
+    if (this.resendsLeave()) at(this.lastLeaveSent + t.retryIntervalMs)
+    // A promise to another leader ends: we may lead, and our acting rank may change.
+    if (this.promised > this.installedEpoch && this.promisedAt + t.leaseMs + t.verifyTimeoutMs > now) {
+      at(this.promisedAt + t.leaseMs + t.verifyTimeoutMs)
+    }
+    // The lease ends: nothing for the core to do, but the shell tells the application.
+    const lease = this.leaseExpiry()
+    if (lease > now && lease < Number.POSITIVE_INFINITY) at(lease)
+    if (members[0]?.id === this.me.id && this._status === 'member') {
+      if (this.merge !== undefined) {
+        at(this.merge.at + 10 * t.retryIntervalMs + t.joinTimeoutMs + 1)
+        at(this.merge.lastSent + t.retryIntervalMs)
+      }
+      if (this.removed.size > 0) at(this.lastDiscovery + t.discoveryIntervalMs)
+    }
+    return next
+  }
+
+  /** Whether a heartbeat to some younger member we monitor is due now. */
+  private heartbeatRound (view: View, now: number): boolean {
+    for (let i = this.myRank + 1; i < view.members.length; i++) {
+      const h = this.health.get((view.members[i] as MemberRecord).id)
+      if (h !== undefined && !h.dead && h.planned && now >= h.lastSent + this.timing.heartbeatIntervalMs) return true
+    }
+    return false
+  }
+
+  /** Heartbeats every member we monitor now, whatever their schedule (a new view, say). */
+  private heartbeatPlanned (now: number): void {
     const view = this._view
     if (view === undefined) return
-    this.lastHeartbeat = now
-    for (const m of view.members) {
+    const cutoff = this.monitorCutoff(view)
+    for (let i = 0; i < view.members.length; i++) {
+      const m = view.members[i] as MemberRecord
       if (m.id === this.me.id) continue
       const h = this.health.get(m.id)
       if (h === undefined || h.dead) continue
-      this.sendRaw(m.id, { t: 'hb', epoch: view.id.epoch, ts: now, echo: h.lastTs }, true)
+      this.plan(h, i, cutoff, now)
+      if (h.planned) this.heartbeat(m.id, h, view.id.epoch, now)
     }
+  }
+
+  private heartbeat (peer: string, h: Health, epoch: number, now: number): void {
+    h.lastSent = now
+    this.sendRaw(peer, { t: 'hb', epoch, ts: now, echo: h.lastTs }, true)
+  }
+
+  /**
+   * The view index of the K-th member not judged dead (we count ourselves as live): members up
+   * to it are the monitors. Judging an older member dead moves the cutoff down the view, so the
+   * next in line starts monitoring everyone before it has to take over.
+   */
+  private monitorCutoff (view: View): number {
+    const members = view.members
+    let live = 0
+    for (let i = 0; i < members.length; i++) {
+      const id = (members[i] as MemberRecord).id
+      if (id !== this.me.id && this.health.get(id)?.dead === true) continue
+      if (++live >= this.monitors) return i
+    }
+    return members.length - 1
+  }
+
+  /**
+   * Whether we monitor the member at view index `index`: it is a monitor, or we are. A member
+   * we start monitoring gets a fresh silence baseline: we never expected to hear from it before.
+   */
+  private plan (h: Health, index: number, cutoff: number, now: number): void {
+    const planned = this.myRank <= cutoff || index <= cutoff
+    if (planned && !h.planned) h.lastHeard = Math.max(h.lastHeard, now)
+    h.planned = planned
+  }
+
+  /**
+   * When we next heartbeat a monitored member: every period if it is younger than us; if it is
+   * older, it is the one that sends, and we send only when it has gone quiet for 1.5 periods
+   * (its K may be smaller than ours, or a heartbeat was lost), so the pair never goes silent
+   * while both live.
+   */
+  private heartbeatDue (h: Health, index: number): number {
+    const period = this.timing.heartbeatIntervalMs
+    return index > this.myRank ? h.lastSent + period : Math.max(h.lastSent + period, h.lastHeard + 1.5 * period)
+  }
+
+  private verifyDeadline (verify: NonNullable<Health['verify']>): number {
+    return verify.since + (verify.kind === 'probe' ? this.timing.verifyTimeoutMs : this.timing.redialTimeoutMs)
   }
 
   private tickCoordinatorChores (now: number): void {
@@ -427,14 +591,14 @@ export class Membership {
     if (view === undefined || view.members[0]?.id !== this.me.id || this._status !== 'member') return
     const t = this.timing
     if (this.merge !== undefined) {
-      if (now - this.merge.at > 10 * t.retryIntervalMs + t.joinTimeoutMs) {
+      if (now > this.merge.at + 10 * t.retryIntervalMs + t.joinTimeoutMs) {
         this.merge = undefined
-      } else if (now - this.merge.lastSent >= t.retryIntervalMs) {
+      } else if (now >= this.merge.lastSent + t.retryIntervalMs) {
         this.merge.lastSent = now
         this.sendRaw(this.merge.leader, { t: 'merge', view: this.summary(view) }, false)
       }
     }
-    if (now - this.lastDiscovery >= t.discoveryIntervalMs) {
+    if (now >= this.lastDiscovery + t.discoveryIntervalMs) {
       this.lastDiscovery = now
       // A healed partition leaves no trace on a silent link: greet removed members again so
       // that either side sees a foreign view and the two groups merge.
@@ -641,7 +805,7 @@ export class Membership {
   }
 
   private onPropose (from: string, msg: Extract<ProtocolMessage, { t: 'propose' }>, now: number): void {
-    if (!msg.members.some(m => m.id === this.me.id)) { this.dropped('not-in-proposal'); return }
+    if (!msg.members.some(m => this.isMe(m))) { this.dropped('not-in-proposal'); return }
     const installed = this.installedEpoch
     // Follow only our own group: a proposer from our view (the coordinator, or the next in line
     // taking over), or a view our coordinator is joining (a merge it asked for). A proposer from
@@ -675,7 +839,7 @@ export class Membership {
   private onCommit (from: string, epoch: number, members: readonly MemberRecord[], now: number): void {
     if (epoch <= this.installedEpoch) return
     this.maxEpoch = Math.max(this.maxEpoch, epoch)
-    if (members.some(m => m.id === this.me.id)) {
+    if (members.some(m => this.isMe(m))) {
       if (this._status === 'joining' || this._status === 'member' || this._status === 'leaving') {
         this.install(makeView(epoch, members), now)
       }
@@ -719,14 +883,14 @@ export class Membership {
     if (this.proposal !== undefined && this.proposal.epoch <= view.id.epoch) this.proposal = undefined
     this.out.push({ type: 'install', view, previous })
     // New members need our timestamps to echo (the lease), and everyone learns the epoch.
-    this.heartbeatAll(now)
+    this.heartbeatPlanned(now)
     // Tell connected processes outside the view who we are now: a joiner whose only contact
     // was joining too learns of the group, and another group learns of a merge partner.
     for (const peer of this.connected) if (!ids.has(peer)) this.sendRaw(peer, this.helloMessage(), true)
   }
 
   private newHealth (now: number, echo: number): Health {
-    return { lastHeard: now, lastTs: NEVER, echo, dead: false, superseded: false, lastDial: NEVER }
+    return { lastHeard: now, lastTs: NEVER, echo, dead: false, superseded: false, lastDial: NEVER, lastSent: NEVER, planned: false }
   }
 
   // ─── join, leave, merge ──────────────────────────────────────────────────
@@ -811,7 +975,7 @@ export class Membership {
   private onNewerView (from: string, theirs: ViewSummary, now: number): void {
     if (this._status !== 'member' && this._status !== 'leaving') return
     if (theirs.epoch <= this.installedEpoch) return
-    if (theirs.members.some(m => m.id === this.me.id)) {
+    if (theirs.members.some(m => this.isMe(m))) {
       this.install(makeView(theirs.epoch, theirs.members), now)
     } else if (this._status === 'leaving') {
       this.finishLeave()
@@ -829,7 +993,7 @@ export class Membership {
       return
     }
     if (theirs.epoch <= view.id.epoch) return
-    if (!theirs.members.some(m => m.id === from) || theirs.members.some(m => m.id === this.me.id)) return
+    if (!theirs.members.some(m => m.id === from) || theirs.members.some(m => this.isMe(m))) return
     this.onNewerView(from, theirs, now)
   }
 
@@ -900,26 +1064,27 @@ export class Membership {
     this.proposeIfNeeded(now)
   }
 
-  private onHeartbeat (from: string, epoch: number, ts: number, echo: number, now: number): void {
+  private onHeartbeat (from: string, msg: Extract<ProtocolMessage, { t: 'hb' }>, now: number): void {
+    const { epoch, ts, echo } = msg
     const h = this.health.get(from)
     if (h === undefined) {
       this.maxEpoch = Math.max(this.maxEpoch, epoch)
       if (this._status === 'joining' && epoch > this.installedEpoch) {
         // Only members get heartbeats: we were admitted and lost the commit. Our older epoch
-        // in reply makes the sender resend it.
-        this.sendRaw(from, { t: 'hb', epoch: this.installedEpoch, ts: now, echo: NEVER }, true)
+        // in reply makes the sender resend it. (A reply, so that nobody answers it.)
+        if (msg.reply !== true) this.sendRaw(from, { t: 'hb', epoch: this.installedEpoch, ts: now, echo: NEVER, reply: true }, true)
       } else {
         this.replyNotMember(from, now)
       }
       return
     }
-    const first = h.lastTs === NEVER
     h.lastTs = Math.max(h.lastTs, ts)
     this.setEcho(h, echo)
-    // Answer a new member's first heartbeat at once: any of us may have to coordinate next
-    // (a graceful handover), and the lease needs its echo, not one a heartbeat period later.
-    if (first && this._view !== undefined) {
-      this.sendRaw(from, { t: 'hb', epoch: this._view.id.epoch, ts: now, echo: h.lastTs }, true)
+    // Answer at once: the sender's lease is renewed one round trip after its heartbeat left,
+    // and it hears from us as often as it asks. Replies are not answered (no ping-pong loop).
+    if (msg.reply !== true && this._view !== undefined) {
+      h.lastSent = now
+      this.sendRaw(from, { t: 'hb', epoch: this._view.id.epoch, ts: now, echo: h.lastTs, reply: true }, true)
     }
     // A member still on an older view lost a commit: installed views are settled, so resend ours.
     if (this._view !== undefined && epoch < this._view.id.epoch) this.resendCommit(from, now)
@@ -936,6 +1101,15 @@ export class Membership {
   }
 
   // ─── helpers ─────────────────────────────────────────────────────────────
+
+  /**
+   * Whether a record is this very process: same id and same incarnation. A view that lists our
+   * id with an older incarnation lists a previous run of this process, which is gone: we are
+   * not in it, and must not install it or promise it.
+   */
+  private isMe (m: MemberRecord): boolean {
+    return m.id === this.me.id && m.incarnation === this.me.incarnation
+  }
 
   private active (): boolean {
     return this._status === 'member' || this._status === 'leaving'
@@ -1006,4 +1180,9 @@ export function mergeWinner (mine: ViewSummary, theirs: ViewSummary): 'mine' | '
   const a = mine.members[0]?.id ?? ''
   const b = theirs.members[0]?.id ?? ''
   return a <= b ? 'mine' : 'theirs'
+}
+
+function positiveInteger (k: number): number {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`monitors must be an integer of at least 1, got ${k}`)
+  return k
 }

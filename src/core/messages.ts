@@ -31,8 +31,12 @@ export type ProtocolMessage =
   | { readonly t: 'commit', readonly epoch: number, readonly members: readonly MemberRecord[] }
   /** Graceful leave, sent to the coordinator. */
   | { readonly t: 'leave', readonly epoch: number }
-  /** Point-to-point liveness. `echo` is the newest `ts` received from the recipient (lease). */
-  | { readonly t: 'hb', readonly epoch: number, readonly ts: number, readonly echo: number }
+  /**
+   * Point-to-point liveness. `echo` is the newest `ts` received from the recipient (lease). A
+   * heartbeat without `reply` is answered at once by one with `reply: true`; a reply is never
+   * answered (see docs/design.md, "Failure detection").
+   */
+  | { readonly t: 'hb', readonly epoch: number, readonly ts: number, readonly echo: number, readonly reply?: true }
   /** Verification of a suspected member; any answer proves it alive. */
   | { readonly t: 'probe', readonly nonce: number }
   | { readonly t: 'probe-ack', readonly nonce: number, readonly epoch: number }

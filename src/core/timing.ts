@@ -2,7 +2,9 @@
  * Failure-detection and agreement timings, and the pure timeout math derived from them.
  *
  * Detection of a hang (SIGSTOP, cut link) takes at most
- *   suspectAfterMs + tickIntervalMs + verifyTimeoutMs            (silence, then an unanswered probe)
+ *   suspectAfterMs + verifyTimeoutMs (+ timer slack)             (silence, then an unanswered probe)
+ * after the last message heard; heartbeats arrive every heartbeatIntervalMs, so the hang itself
+ * is detected suspectAfterMs − heartbeatIntervalMs to suspectAfterMs + verifyTimeoutMs after it began.
  * Detection of a crash is the connection close plus a refused re-dial (tens of ms on loopback).
  *
  * The coordinator's lease (self-demotion, see docs/design.md) must end before any other member
@@ -14,9 +16,17 @@
  */
 
 export interface Timing {
-  /** How often the shell drives the core's timers. @default 25 */
+  /**
+   * The core's timers wake at their own deadlines (Membership.nextDeadline); this is the delay
+   * before work that is due but waits on a condition is looked at again, and before the tick
+   * that follows a late one (a pause). Also sets the lag threshold (lagThresholdMs). @default 25
+   */
   readonly tickIntervalMs: number
-  /** Point-to-point heartbeat period to every other member. @default 100 */
+  /**
+   * Heartbeat period on each monitored pair: the older member sends one this often and the
+   * younger answers at once, so the older member's lease is renewed every period and both hear
+   * from each other every period. Halving it doubles the idle traffic. @default 200
+   */
   readonly heartbeatIntervalMs: number
   /** Silence from a member before it is probed. @default 500 */
   readonly suspectAfterMs: number
@@ -38,7 +48,7 @@ export interface Timing {
 
 export const DEFAULT_TIMING: Timing = Object.freeze({
   tickIntervalMs: 25,
-  heartbeatIntervalMs: 100,
+  heartbeatIntervalMs: 200,
   suspectAfterMs: 500,
   verifyTimeoutMs: 250,
   redialTimeoutMs: 1000,
@@ -51,7 +61,7 @@ export const DEFAULT_TIMING: Timing = Object.freeze({
 
 /** Worst-case time from a member's last message to its exclusion by silence. */
 export function silenceDetectionMs (t: Timing): number {
-  return t.suspectAfterMs + t.tickIntervalMs + t.verifyTimeoutMs
+  return t.suspectAfterMs + t.verifyTimeoutMs
 }
 
 /** The margin by which the lease ends before the earliest possible exclusion. */
@@ -60,7 +70,7 @@ export function leaseMarginMs (t: Timing): number {
 }
 
 /**
- * A tick that comes this much later than the previous one means this process was paused
+ * A timer that fires this much later than its deadline means this process was paused
  * or its event loop was blocked: its view of others' silence is stale (their messages may
  * be queued unread), so the detector passes judgement only on the next tick.
  */

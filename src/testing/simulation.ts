@@ -39,9 +39,18 @@ export interface SimNode {
   readonly seeds: readonly string[]
   left: boolean
   lastSeedDial: number
+  /** When this node's timer is due (the shell's single timer), if armed. */
+  timerAt: number | undefined
+  /** The deadline of a timer that came due while the node was hung: it runs first on resume. */
+  overdue: number | undefined
+  /** How many times this node's timer fired (its wake-ups, which cost CPU in a real process). */
+  timerFires: number
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
+
+/** The longest a timer sleeps, whatever the deadlines say (the shell's cap too). */
+const MAX_SLEEP_MS = 1000
 
 export class Simulation {
   readonly timing: Timing
@@ -50,6 +59,8 @@ export class Simulation {
   now = 0
   /** Called after every processed event; throw from it to fail a test. */
   onStep: ((sim: Simulation) => void) | undefined
+  /** Called for every message a node sends (before loss or partitions apply). */
+  onSend: ((from: string, to: string, msg: ProtocolMessage) => void) | undefined
   lossRate: number
   private readonly delay: readonly [number, number]
   private readonly crashNoticeMs: number
@@ -69,15 +80,16 @@ export class Simulation {
     this.dialTimeoutMs = options.dialTimeoutMs ?? 1000
   }
 
-  /** Starts a member that knows `seeds` (ids of other nodes). */
-  addNode (id: string, seeds: readonly string[] = []): SimNode {
+  /** Starts a member that knows `seeds` (ids of other nodes); `monitors` is its K (default 2). */
+  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number } = {}): SimNode {
     const core = new Membership({
       self: { id, name: id, incarnation: ++this.incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
       timing: this.timing,
       hasSeeds: seeds.length > 0,
-      random: this.random
+      random: this.random,
+      ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {})
     })
-    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now }
+    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0 }
     this.nodes.set(id, node)
     this.apply(node, core.start(this.now))
     let pending = seeds.length
@@ -87,8 +99,7 @@ export class Simulation {
         if (ok) pending = Number.POSITIVE_INFINITY
       })
     }
-    const offset = this.random() * this.timing.tickIntervalMs
-    this.after(offset, () => this.tickLoop(node))
+    this.arm(node)
     return node
   }
 
@@ -111,7 +122,11 @@ export class Simulation {
     if (node.state !== 'hung') return
     node.state = 'up'
     // Node's event loop runs due timers before it reads queued sockets.
-    this.apply(node, node.core.tick(this.now))
+    if (node.overdue !== undefined) {
+      const due = node.overdue
+      node.overdue = undefined
+      this.fire(node, due)
+    }
     const backlog = node.backlog.splice(0)
     for (const input of backlog) {
       if (node.state !== 'up') break
@@ -198,18 +213,38 @@ export class Simulation {
     this.queue.splice(lo, 0, item)
   }
 
-  private tickLoop (node: SimNode): void {
-    if (node.state === 'crashed' || node.left) return
-    if (node.state === 'up') {
-      this.apply(node, node.core.tick(this.now))
-      // As the shell does: re-dial seeds while joining or alone (a failed dial is not retried).
-      const alone = node.core.status === 'joining' || node.core.view?.members.length === 1
-      if (alone && this.now - node.lastSeedDial >= this.timing.discoveryIntervalMs) {
-        node.lastSeedDial = this.now
-        for (const seed of node.seeds) if (seed !== node.id) this.connect(node.id, seed)
-      }
+  /**
+   * As the shell does: one timer per node, set to the core's next deadline (or the next seed
+   * re-dial while alone), and moved whenever input changes that deadline.
+   */
+  private arm (node: SimNode): void {
+    if (node.state === 'crashed' || node.left || node.overdue !== undefined) return
+    let due = Math.min(node.core.nextDeadline(this.now), this.now + MAX_SLEEP_MS)
+    if (this.alone(node) && node.seeds.length > 0) due = Math.min(due, Math.max(this.now, node.lastSeedDial + this.timing.discoveryIntervalMs))
+    if (node.timerAt === due) return
+    node.timerAt = due
+    this.after(due - this.now, () => {
+      if (node.timerAt !== due) return // replaced by an earlier one
+      node.timerAt = undefined
+      if (node.state === 'crashed' || node.left) return
+      if (node.state === 'hung') { node.overdue = due; return }
+      this.fire(node, due)
+    })
+  }
+
+  private fire (node: SimNode, due: number): void {
+    node.timerFires++
+    this.apply(node, node.core.tick(this.now, this.now - due))
+    // As the shell does: re-dial seeds while joining or alone (a failed dial is not retried).
+    if (this.alone(node) && this.now >= node.lastSeedDial + this.timing.discoveryIntervalMs) {
+      node.lastSeedDial = this.now
+      for (const seed of node.seeds) if (seed !== node.id) this.connect(node.id, seed)
     }
-    this.after(this.timing.tickIntervalMs, () => this.tickLoop(node))
+    this.arm(node)
+  }
+
+  private alone (node: SimNode): boolean {
+    return node.core.status === 'joining' || node.core.view?.members.length === 1
   }
 
   /** Delivers input to a node now, or queues it while the node is hung. */
@@ -260,6 +295,7 @@ export class Simulation {
   }
 
   private deliver (from: string, to: string, msg: ProtocolMessage, onlyIfConnected: boolean): void {
+    this.onSend?.(from, to, msg)
     const key = this.linkKey(from, to)
     if (!this.links.has(key)) {
       if (onlyIfConnected) return
@@ -276,6 +312,12 @@ export class Simulation {
   }
 
   private apply (node: SimNode, effects: readonly Effect[]): void {
+    this.applyEffects(node, effects)
+    // Input may make work due sooner: re-arm the timer, as the shell does after every input.
+    if (node.state === 'up') this.arm(node)
+  }
+
+  private applyEffects (node: SimNode, effects: readonly Effect[]): void {
     for (const e of effects) {
       switch (e.type) {
         case 'send': this.deliver(node.id, e.to, e.msg, e.onlyIfConnected); break

@@ -98,7 +98,9 @@ function validate (t: ProtocolMessage['t'], r: Record<string, unknown>): Protoco
       return { t, epoch: r.epoch, ...(view !== undefined ? { view } : {}) }
     }
     case 'leave': return epoch(r.epoch) ? { t, epoch: r.epoch } : undefined
-    case 'hb': return epoch(r.epoch) && finite(r.ts) && finiteOrNever(r.echo) ? { t, epoch: r.epoch, ts: r.ts, echo: r.echo } : undefined
+    case 'hb':
+      if (!epoch(r.epoch) || !finite(r.ts) || !finiteOrNever(r.echo) || (r.reply !== undefined && r.reply !== true)) return undefined
+      return r.reply === true ? { t, epoch: r.epoch, ts: r.ts, echo: r.echo, reply: true } : { t, epoch: r.epoch, ts: r.ts, echo: r.echo }
     case 'probe': return finite(r.nonce) ? { t, nonce: r.nonce } : undefined
     case 'probe-ack': return finite(r.nonce) && epoch(r.epoch) ? { t, nonce: r.nonce, epoch: r.epoch } : undefined
     case 'suspect': return str(r.id) ? { t, id: r.id } : undefined
