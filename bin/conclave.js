@@ -1,4 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
-// The flag: a member's young generation never needs V8's default 16 MiB semi-spaces (its
-// garbage is small and short-lived); capping them keeps about 10 MiB of RSS per member.
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-memory-reducer
+// The flags (see src/member-flags.ts): a member's young generation never needs V8's default
+// 16 MiB semi-spaces, and V8's memory reducer would run full collections every few seconds
+// of an idle member to shrink a heap that does not grow.
 import '../dist/src/cli/main.js'

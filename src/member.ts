@@ -124,7 +124,7 @@ interface Watcher {
 /** The longest the core's timer sleeps, whatever its deadlines say. */
 const MAX_SLEEP_MS = 1000
 
-const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running'])
+const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
 
 export class Member implements EndpointSource {
   readonly options: ResolvedOptions
@@ -330,7 +330,8 @@ export class Member implements EndpointSource {
       onDisconnected: peer => this.feed(now => this.core?.disconnectedFrom(peer, now)),
       onDialFailed: (target, _reason) => this.onDialFailed(target),
       onDirect: (peer, frame) => this.onFrame(peer, frame, 'direct'),
-      onGroup: (peer, frame) => this.onFrame(peer, frame, 'group')
+      onGroup: (peer, frame) => this.onFrame(peer, frame, 'group'),
+      onDatagram: (peer, frame) => this.onFrame(peer, frame, 'datagram')
     }
     await this.transport.start(handlers)
     const self: MemberRecord = {
@@ -529,11 +530,17 @@ export class Member implements EndpointSource {
     if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.feed(now => this.core?.seedsUnreachable(now))
   }
 
-  private onFrame (peer: string, frame: Uint8Array, channel: 'direct' | 'group'): void {
+  private onFrame (peer: string, frame: Uint8Array, channel: 'direct' | 'group' | 'datagram'): void {
     if (this.state !== 'running' && this.state !== 'stopping') return
     const decoded = this.codec.decode(frame)
     if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
     const msg = decoded.msg
+    // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
+    if (channel === 'datagram') {
+      if (msg.t === 'hb') this.feed(now => this.core?.receive(peer, msg, now))
+      else this.countDrop('not-a-heartbeat-datagram', peer)
+      return
+    }
     if (msg.t === 'user') {
       this.emit('message', { from: peer, payload: msg.payload, channel })
       return
@@ -585,7 +592,8 @@ export class Member implements EndpointSource {
   private carryOut (e: Effect): void {
     switch (e.type) {
       case 'send':
-        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected })
+        // Heartbeats may go as datagrams: repeated every period, so a lost one costs nothing.
+        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected, unreliable: e.msg.t === 'hb' })
         break
       case 'dial':
         this.transport.dial({ peer: e.peer, addresses: e.addrs })

@@ -15,6 +15,7 @@ interface Recorder {
   dialFailed: Array<{ target: { peer?: string, address?: string }, reason: string, at: number }>
   direct: Map<string, Uint8Array[]>
   group: Array<{ from: string, frame: Uint8Array }>
+  datagram: Map<string, Uint8Array[]>
   drops: string[]
   handlers: TransportHandlers
 }
@@ -34,6 +35,7 @@ function recorder (): Recorder {
     dialFailed: [],
     direct: new Map(),
     group: [],
+    datagram: new Map(),
     drops: [],
     handlers: {
       onConnected: peer => { rec.connected.push(peer) },
@@ -44,7 +46,12 @@ function recorder (): Recorder {
         list.push(frame.slice()) // copy: the transport may hand out views
         rec.direct.set(peer, list)
       },
-      onGroup: (from, frame) => { rec.group.push({ from, frame: frame.slice() }) }
+      onGroup: (from, frame) => { rec.group.push({ from, frame: frame.slice() }) },
+      onDatagram: (peer, frame) => {
+        const list = rec.datagram.get(peer) ?? []
+        list.push(frame.slice())
+        rec.datagram.set(peer, list)
+      }
     }
   }
   return rec
@@ -404,7 +411,7 @@ describe('libp2p transport', () => {
   it('(h) after every node stops, no socket or timer of ours keeps the process alive', async () => {
     // Compared with the baseline taken before the first test: leaks of earlier tests count too.
     const base = baseline
-    const live = ['TCPSocketWrap', 'TCPServerWrap', 'Timeout']
+    const live = ['TCPSocketWrap', 'TCPServerWrap', 'UDPWrap', 'Timeout']
     const grown = (): string[] => {
       const now = tallyResources()
       return live.filter(k => (now[k] ?? 0) > (base[k] ?? 0)).map(k => `${k}: ${base[k] ?? 0} -> ${now[k]}`)
@@ -432,5 +439,30 @@ describe('libp2p transport', () => {
     } catch {
       expect(left).toEqual([])
     }
+  })
+
+  it('(z) frames sent unreliable go as authenticated datagrams once the peer\'s invitation arrived; without datagrams, on the stream', async () => {
+    const a = await startNode()
+    const b = await startNode()
+    await connectPair(a, b)
+    // The invitations travel on their own stream right after the connection opens.
+    await waitFor(() => {
+      a.t.send(b.id, new Uint8Array([9]), { unreliable: true })
+      return (b.rec.datagram.get(a.id)?.length ?? 0) > 0
+    }, 'a datagram from a at b')
+    const before = a.t.stats().datagrams.sent
+    for (let i = 0; i < 50; i++) a.t.send(b.id, new Uint8Array([i]), { unreliable: true })
+    await waitFor(() => b.t.stats().datagrams.delivered >= before + 50, '50 more datagrams')
+    expect(a.t.stats().datagrams.sent).toBe(before + 50)
+    expect(b.rec.drops.filter(d => d.startsWith('datagram') || d.startsWith('invitation'))).toEqual([])
+    // …and none of them took the stream
+    expect(b.rec.direct.get(a.id)?.length ?? 0).toBe(b.rec.direct.get(a.id)?.filter(f => f[0] === 9).length ?? 0)
+
+    const c = await startNode('alpha', { datagrams: false })
+    await connectPair(a, c)
+    a.t.send(c.id, new Uint8Array([7]), { unreliable: true })
+    await waitFor(() => (c.rec.direct.get(a.id)?.length ?? 0) === 1, 'the frame on the stream')
+    expect(c.rec.datagram.size).toBe(0)
+    expect(c.t.stats().datagrams).toEqual({ sent: 0, delivered: 0 })
   })
 })

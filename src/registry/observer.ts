@@ -78,6 +78,7 @@ export class Observer implements EndpointSource {
       cluster: resolved.cluster,
       listen: [...resolved.listen],
       maxFrameBytes: resolved.maxMessageBytes,
+      datagrams: false, // an observer sends no heartbeats
       onDrop: reason => { if (!reason.startsWith('send') && !reason.startsWith('publish') && !reason.startsWith('outbound')) this.countDrop(reason, undefined) }
     })
     this.emitter.setMaxListeners(0)

@@ -7,6 +7,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { dirname, resolve } from 'node:path'
 import { existsSync } from 'node:fs'
+import { MEMBER_NODE_FLAGS } from '../member-flags.js'
 
 export interface MemberEvent {
   readonly type: string
@@ -67,7 +68,7 @@ export class MemberProcess {
   constructor (opts: SpawnOptions) {
     this.name = opts.name
     // The same V8 flag as bin/conclave.js's shebang, which a spawn through execPath skips.
-    const program = ['--max-semi-space-size=1', ...(opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script])]
+    const program = [...MEMBER_NODE_FLAGS, ...(opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script])]
     const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
     this.child = spawn(process.execPath, args, { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })

@@ -7,7 +7,10 @@
  *    peer for sending (opened on first send or dial, reused, reopened on the next send after it
  *    breaks), carrying varint-length-prefixed frames; every inbound stream of that protocol is
  *    read and each frame handed to `onDirect`;
- *  - a group channel: gossipsub topic `conclave/<cluster>/v1`, signed (StrictSign).
+ *  - a group channel: gossipsub topic `conclave/<cluster>/v1`, signed (StrictSign);
+ *  - a datagram channel (datagrams.ts) for frames sent `unreliable` (heartbeats): UDP with a
+ *    per-peer key handed over on `/conclave/<cluster>/datagram/1.0.0` when a connection opens;
+ *    until a peer's invitation arrives, such frames go on the direct stream.
  *
  * Invariants:
  *  - No public method throws, and no promise started here rejects unhandled: every failure ends
@@ -32,6 +35,7 @@ import * as lp from 'it-length-prefixed'
 import { pushable } from 'it-pushable'
 import { createLibp2p } from 'libp2p'
 import type { Transport, TransportHandlers } from './transport.js'
+import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
 import type { IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
@@ -69,6 +73,7 @@ export type DropReason =
   | 'send-invalid-peer'
   | 'publish-failed'
   | 'not-running'
+  | DatagramDropReason
 
 export interface Libp2pTransportInit {
   /**
@@ -100,6 +105,11 @@ export interface Libp2pTransportInit {
   maxQueuedBytes?: number
   /** Called once per dropped frame (or failed stream); see `DropReason`. Must not throw (it is guarded anyway). */
   onDrop?: (reason: DropReason) => void
+  /**
+   * Whether to open the UDP datagram channel (heartbeats). Observers, which send no
+   * heartbeats, turn it off. @default true
+   */
+  datagrams?: boolean
 }
 
 /** Counters for diagnostics and tests (no libp2p types leak out). */
@@ -112,6 +122,8 @@ export interface Libp2pTransportStats {
   openDirectStreams: { inbound: number, outbound: number }
   /** Open connections (to `peer` only, when given). */
   connections: number
+  /** Datagrams sent, and received and authenticated, since start (all peers). */
+  datagrams: { sent: number, delivered: number }
 }
 
 /** The transport plus libp2p-specific diagnostics. */
@@ -127,7 +139,10 @@ async function buildNode (listen: readonly string[], topic: string, dialTimeoutM
   return await createLibp2p({
     start: false,
     addresses: { listen: [...listen] },
-    transports: [tcp()],
+    // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
+    // idle: their connections must outlive tcp's 2 min inactivity timeout, and the connection
+    // monitor's pings (below) keep them inside 5 min.
+    transports: [tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     // No peerDiscovery (no mdns/bootstrap), no peer/content routers, no relay transport and no
@@ -142,9 +157,11 @@ async function buildNode (listen: readonly string[], topic: string, dialTimeoutM
       // re-dials by itself. Zero makes that explicit.
       reconnectRetries: 0
     },
-    // The connection monitor is left at its default (enabled, ping every 10 s): the core does its
-    // own fast heartbeats, but the monitor's traffic keeps quiet connections under tcp's 2 min
-    // inactivity timeout and eventually frees connections to hung peers (trap 7).
+    // The connection monitor pings every 30 s (default 10 s): the core does its own fast
+    // heartbeats, so the monitor only keeps quiet connections inside tcp's inactivity timeout and
+    // eventually frees connections to hung peers (trap 7). Each ping opens a stream: at 50
+    // members, every 10 s was 5 streams a second per member.
+    connectionMonitor: { pingInterval: 30_000 },
     services: {
       // Gossipsub will not start without identify (UnmetServiceDependenciesError).
       identify: identify(),
@@ -189,6 +206,8 @@ export function createLibp2pTransport (init: Libp2pTransportInit): Libp2pTranspo
 
 class Libp2pTransportImpl implements Libp2pTransport {
   private readonly protocol: string
+  private readonly datagramProtocol: string
+  private readonly datagrams: DatagramChannel | undefined
   private readonly topic: string
   private readonly listen: readonly string[]
   private readonly maxFrameBytes: number
@@ -215,6 +234,13 @@ class Libp2pTransportImpl implements Libp2pTransport {
       throw new TypeError(`cluster must be a non-empty name without whitespace or "/": ${JSON.stringify(init.cluster)}`)
     }
     this.protocol = `/conclave/${init.cluster}/direct/1.0.0`
+    this.datagramProtocol = `/conclave/${init.cluster}/datagram/1.0.0`
+    this.datagrams = init.datagrams === false
+      ? undefined
+      : new DatagramChannel({
+        onDatagram: (peer, payload) => { this.call(() => { this.handlers?.onDatagram?.(peer, payload) }) },
+        onDrop: reason => { this.drop(reason) }
+      })
     this.topic = `conclave/${init.cluster}/v1`
     this.listen = [...init.listen]
     this.maxFrameBytes = positive(init.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes')
@@ -249,6 +275,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
         maxOutboundStreams: 16
       })
       node.services.pubsub.subscribe(this.topic)
+      if (this.datagrams !== undefined) {
+        await node.handle(this.datagramProtocol, this.onInvitationStream, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+        const host = node.getMultiaddrs().map(hostOf).find(h => h !== undefined)
+        if (host !== undefined && await this.datagrams.start(host)) {
+          // Peers that connected while we were starting get their invitation now.
+          for (const conn of node.getConnections()) this.sendInvitation(conn.remotePeer)
+        }
+      }
       if (this.stopping !== undefined) throw new Error('transport stopped while starting')
       this.running = true
     } catch (err) {
@@ -258,6 +292,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       this.node = undefined
       this.selfId = ''
       this.connected.clear()
+      await this.datagrams?.stop()
       throw err
     }
   }
@@ -269,6 +304,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       for (const ch of this.channels.values()) this.closeChannel(ch, false)
       this.channels.clear()
       this.connected.clear()
+      await this.datagrams?.stop()
       const node = this.node
       if (node === undefined) return
       this.removeListeners(node)
@@ -299,14 +335,17 @@ class Libp2pTransportImpl implements Libp2pTransport {
         }
       }
     }
-    return { directStreamsOpened: this.streamsOpened, directStreamsAccepted: this.streamsAccepted, openDirectStreams: open, connections }
+    const datagrams = { sent: this.datagrams?.sent ?? 0, delivered: this.datagrams?.delivered ?? 0 }
+    return { directStreamsOpened: this.streamsOpened, directStreamsAccepted: this.streamsAccepted, openDirectStreams: open, connections, datagrams }
   }
 
-  send (peer: string, frame: Uint8Array, opts: { addresses?: readonly string[], onlyIfConnected?: boolean } = {}): void {
+  send (peer: string, frame: Uint8Array, opts: { addresses?: readonly string[], onlyIfConnected?: boolean, unreliable?: boolean } = {}): void {
     try {
       if (!this.running) { this.drop('not-running'); return }
       if (frame.byteLength > this.maxFrameBytes) { this.drop('outbound-oversize'); return }
       if (peer === this.selfId) { this.drop('send-invalid-peer'); return }
+      // Sessions exist only while connected (forgotten on disconnect): onlyIfConnected holds.
+      if (opts.unreliable === true && this.datagrams?.send(peer, frame) === true) return
       if (opts.onlyIfConnected === true && !this.connected.has(peer)) { this.drop('send-not-connected'); return }
       let ch = this.channels.get(peer)
       if (ch !== undefined && this.isBroken(ch)) {
@@ -522,12 +561,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const peer = evt.detail.toString()
     if (this.stopping !== undefined || this.connected.has(peer)) return
     this.connected.add(peer)
+    this.sendInvitation(evt.detail)
     this.call(() => { this.handlers?.onConnected(peer) })
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<PeerId>): void => {
     const peer = evt.detail.toString()
     if (this.stopping !== undefined || !this.connected.delete(peer)) return
+    this.datagrams?.forget(peer)
     // Its streams are gone with the connection; make the next send open a new one at once.
     const ch = this.channels.get(peer)
     if (ch?.stream !== undefined) this.closeChannel(ch, true)
@@ -544,6 +585,41 @@ class Libp2pTransportImpl implements Libp2pTransport {
     if (msg.data.byteLength > this.maxFrameBytes) { this.drop('oversize-group-frame'); return }
     const data = msg.data
     this.call(() => { this.handlers?.onGroup(from, data) })
+  }
+
+  // ---- datagram invitations ----
+
+  /** Hands `peerId` a fresh invitation to send us datagrams, over the authenticated connection. */
+  private sendInvitation (peerId: PeerId): void {
+    const node = this.node
+    const invitation = this.datagrams?.invite(peerId.toString())
+    if (node === undefined || invitation === undefined) return
+    void (async () => {
+      try {
+        const stream = await node.dialProtocol(peerId, this.datagramProtocol, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+        await stream.sink([lp.encode.single(encodeInvitation(invitation))])
+        await stream.close()
+      } catch {
+        // No datagrams from that peer then: its heartbeats come on the direct stream.
+      }
+    })()
+  }
+
+  private readonly onInvitationStream = ({ stream, connection }: IncomingStreamData): void => {
+    const peer = connection.remotePeer.toString()
+    void (async () => {
+      try {
+        for await (const chunk of lp.decode(stream.source, { maxDataLength: 512 })) {
+          const invitation = decodeInvitation(chunk.subarray())
+          if (invitation === undefined) this.drop('invitation-malformed')
+          else if (this.connected.has(peer) && this.stopping === undefined) this.datagrams?.accept(peer, invitation, hostOf(connection.remoteAddr))
+          break
+        }
+        await stream.close()
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
+      }
+    })()
   }
 
   private removeListeners (node: Node): void {
@@ -576,6 +652,12 @@ class Libp2pTransportImpl implements Libp2pTransport {
       // onDrop must not break the transport.
     }
   }
+}
+
+/** The IP address of a multiaddr (`/ip4/…` or `/ip6/…`), or undefined. */
+function hostOf (ma: Multiaddr): string | undefined {
+  const [first] = ma.stringTuples()
+  return first !== undefined && (first[0] === 4 || first[0] === 41) ? first[1] : undefined
 }
 
 function positive (value: number | undefined, fallback: number, name: string): number {

@@ -23,6 +23,12 @@ export interface TransportHandlers {
   onDirect(peer: string, frame: Uint8Array): void
   /** A frame arrived on the group topic, published by `peer` (signed by it). */
   onGroup(peer: string, frame: Uint8Array): void
+  /**
+   * A frame sent `unreliable` arrived as a datagram from `peer` (authenticated as from it; it
+   * may have been preceded by lost ones, never by a newer one). Optional: a transport without
+   * datagrams delivers such frames through `onDirect`.
+   */
+  onDatagram?(peer: string, frame: Uint8Array): void
 }
 
 export interface Transport {
@@ -36,9 +42,11 @@ export interface Transport {
   /**
    * Queues `frame` on the direct stream to `peer`, opening a connection first if needed
    * (using `addresses`, or addresses learned earlier). With `onlyIfConnected`, drops the
-   * frame instead of dialling. Never throws; failures surface as `onDialFailed`.
+   * frame instead of dialling. With `unreliable`, the frame may go as a datagram (cheaper; may
+   * be lost or overtake earlier frames): for frames that are repeated anyway, like heartbeats.
+   * Never throws; failures surface as `onDialFailed`.
    */
-  send(peer: string, frame: Uint8Array, opts?: { addresses?: readonly string[], onlyIfConnected?: boolean }): void
+  send(peer: string, frame: Uint8Array, opts?: { addresses?: readonly string[], onlyIfConnected?: boolean, unreliable?: boolean }): void
   /** Publishes `frame` on the group topic. Never throws. */
   publish(frame: Uint8Array): void
   /** Ensures a connection (and direct stream) to a peer or to a bare address (a seed, `/ip4/…/tcp/…`). */
