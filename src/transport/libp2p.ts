@@ -140,11 +140,13 @@ async function buildNode (listen: readonly string[], topic: string, dialTimeoutM
     start: false,
     addresses: { listen: [...listen] },
     // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
-    // idle: their connections must outlive tcp's 2 min inactivity timeout, and the connection
-    // monitor's pings (below) keep them inside 5 min.
-    transports: [tcp({ inboundSocketInactivityTimeout: 5 * 60_000, outboundSocketInactivityTimeout: 5 * 60_000 })],
+    // idle, and that is fine: whether a peer lives is the membership core's judgement (its
+    // heartbeats and probes), not the transport's. So no inactivity timeout (0 disables it),
+    // and no keep-alive traffic of libp2p's own (yamux pings, the connection monitor below):
+    // at 50 members those were about 7 stream frames a second per member for nothing.
+    transports: [tcp({ inboundSocketInactivityTimeout: 0, outboundSocketInactivityTimeout: 0 })],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ enableKeepAlive: false })],
     // No peerDiscovery (no mdns/bootstrap), no peer/content routers, no relay transport and no
     // autodial: the membership core decides whom to dial (trap 5, trap 6).
     connectionManager: {
@@ -157,11 +159,8 @@ async function buildNode (listen: readonly string[], topic: string, dialTimeoutM
       // re-dials by itself. Zero makes that explicit.
       reconnectRetries: 0
     },
-    // The connection monitor pings every 30 s (default 10 s): the core does its own fast
-    // heartbeats, so the monitor only keeps quiet connections inside tcp's inactivity timeout and
-    // eventually frees connections to hung peers (trap 7). Each ping opens a stream: at 50
-    // members, every 10 s was 5 streams a second per member.
-    connectionMonitor: { pingInterval: 30_000 },
+    // The connection monitor (a ping stream per connection every 10 s) is off: see above.
+    connectionMonitor: { enabled: false },
     services: {
       // Gossipsub will not start without identify (UnmetServiceDependenciesError).
       identify: identify(),
