@@ -136,4 +136,27 @@ describe('O(N·K) monitoring', () => {
     // members that monitor nobody but the monitors cannot act on their rank (no lease)
     expect(sim.nodes.get('n04')?.core.actingRank(sim.now)).toBeUndefined()
   })
+
+  it('at 1 % message loss the coordinator\'s lease holds through a minute of idle: an unanswered heartbeat is resent', () => {
+    const sim = new Simulation({ seed: 57 })
+    checkInvariants(sim)
+    cluster(sim, 20)
+    expect(sim.runUntilTrue(() => sim.converged(), 10_000)).toBe(true)
+    sim.runFor(1000)
+    sim.lossRate = 0.01
+    const coordinator = sim.nodes.get('n01')
+    let lapses = 0
+    let was = true
+    const inner = sim.onStep
+    sim.onStep = s => {
+      inner?.(s)
+      const now = coordinator?.core.isCoordinator(s.now) === true
+      if (was && !now) lapses++
+      was = now
+    }
+    const views = coordinator?.installs.length
+    sim.runFor(60_000)
+    expect(lapses).toBe(0)
+    expect(coordinator?.installs.length).toBe(views)
+  })
 })

@@ -409,7 +409,7 @@ export class Membership {
       const h = this.health.get(m.id)
       if (h === undefined || h.dead) continue
       this.plan(h, i, cutoff, now)
-      if (!this.connected.has(m.id) && h.verify === undefined && now >= h.lastDial + t.retryIntervalMs) {
+      if (!this.connected.has(m.id) && h.verify === undefined && this.dials(i) && now >= h.lastDial + t.retryIntervalMs) {
         h.lastDial = now
         this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
       }
@@ -483,7 +483,7 @@ export class Membership {
       if (id === this.me.id) continue
       const h = this.health.get(id)
       if (h === undefined || h.dead) continue
-      if (!this.connected.has(id) && h.verify === undefined) at(h.lastDial + t.retryIntervalMs)
+      if (!this.connected.has(id) && h.verify === undefined && this.dials(i)) at(h.lastDial + t.retryIntervalMs)
       if (h.verify !== undefined) at(this.verifyDeadline(h.verify))
       if (!h.planned) continue
       at(this.heartbeatDue(h, i))
@@ -514,6 +514,17 @@ export class Membership {
       if (this.removed.size > 0) at(this.lastDiscovery + t.discoveryIntervalMs)
     }
     return next
+  }
+
+  /**
+   * Whether we keep up the connection to the member at view index `index`: the younger side of
+   * a pair dials, the older waits (trap 5: someone must dial, and only one side should). A
+   * joiner connects to everyone (a few at a time, see transport/dial-slots.ts); if all of them
+   * dialled it back at once, it would face 49 handshakes as the admitting view lands. Dials to
+   * verify a closed connection, and sends, go either way.
+   */
+  private dials (index: number): boolean {
+    return index < this.myRank
   }
 
   /** Whether a heartbeat to some younger member we monitor is due now. */
@@ -572,14 +583,16 @@ export class Membership {
   }
 
   /**
-   * When we next heartbeat a monitored member: every period if it is younger than us; if it is
-   * older, it is the one that sends, and we send only when it has gone quiet for 1.5 periods
-   * (its K may be smaller than ours, or a heartbeat was lost), so the pair never goes silent
-   * while both live.
+   * When we next heartbeat a monitored member: every period if it is younger than us, and half a
+   * period after a heartbeat it has not answered yet (heartbeats are datagrams: a lost one or a
+   * lost reply would otherwise cost the lease a whole period of its margin). If it is older, it
+   * is the one that sends, and we send only when it has gone quiet for 1.5 periods (its K may be
+   * smaller than ours, or a heartbeat was lost), so the pair never goes silent while both live.
    */
   private heartbeatDue (h: Health, index: number): number {
     const period = this.timing.heartbeatIntervalMs
-    return index > this.myRank ? h.lastSent + period : Math.max(h.lastSent + period, h.lastHeard + 1.5 * period)
+    if (index > this.myRank) return h.lastSent + (h.echo >= h.lastSent ? period : period / 2)
+    return Math.max(h.lastSent + period, h.lastHeard + 1.5 * period)
   }
 
   private verifyDeadline (verify: NonNullable<Health['verify']>): number {
@@ -863,13 +876,14 @@ export class Membership {
     this.joiningPeers.clear()
     this.merge = undefined
     const ids = new Set(view.members.map(m => m.id))
-    for (const m of view.members) {
+    for (let i = 0; i < view.members.length; i++) {
+      const m = view.members[i] as MemberRecord
       this.learn(m)
       this.pendingJoins.delete(m.id)
       if (m.id === this.me.id) continue
       if (!this.health.has(m.id)) this.health.set(m.id, this.newHealth(now, NEVER))
       const h = this.health.get(m.id) as Health
-      if (!this.connected.has(m.id)) {
+      if (!this.connected.has(m.id) && this.dials(i)) {
         h.lastDial = now
         this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
       }

@@ -96,6 +96,9 @@ export class DatagramChannel {
       try { socket.close() } catch { /* not bound */ }
       return false
     }
+    // A monitor gets one reply from every member at once each heartbeat period: room for bursts
+    // (capped by the kernel at net.core.rmem_max; the default 208 KiB overflowed at 50 members).
+    try { socket.setRecvBufferSize(4 * 1024 * 1024) } catch { /* keep the default */ }
     // After bind, an error (ICMP unreachable on some systems) must not crash the process.
     socket.on('error', () => { this.init.onDrop('datagram-send-failed') })
     socket.on('message', (msg: Buffer) => { this.receive(msg) })

@@ -36,6 +36,7 @@ import { pushable } from 'it-pushable'
 import { createLibp2p } from 'libp2p'
 import type { Transport, TransportHandlers } from './transport.js'
 import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
+import { DialSlots } from './dial-slots.js'
 import type { IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
@@ -133,6 +134,8 @@ export interface Libp2pTransport extends Transport {
 
 const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
 const DEFAULT_DIAL_TIMEOUT_MS = 1000
+/** New connections being set up at once (see dial-slots.ts). */
+const CONCURRENT_DIALS = 4
 
 /** Builds the libp2p node; a function so its (inferred) type can name the node below. */
 async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number) {
@@ -227,6 +230,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly dialing = new Set<string>()
   private streamsOpened = 0
   private streamsAccepted = 0
+  private readonly dialSlots = new DialSlots(CONCURRENT_DIALS)
 
   constructor (init: Libp2pTransportInit) {
     if (typeof init.cluster !== 'string' || !/^[^\s/]+$/.test(init.cluster)) {
@@ -299,6 +303,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   stop (): Promise<void> {
     if (this.stopping !== undefined) return this.stopping
     this.running = false
+    this.dialSlots.drain()
     this.stopping = (async () => {
       for (const ch of this.channels.values()) this.closeChannel(ch, false)
       this.channels.clear()
@@ -355,7 +360,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       if (ch === undefined) {
         let peerId: PeerId
         try { peerId = peerIdFromString(peer) } catch { this.drop('send-invalid-peer'); return }
-        ch = this.openChannel(peer, peerId, opts.addresses ?? [])
+        ch = this.openChannel(peer, peerId, opts.addresses ?? [], true)
       }
       if (ch.out.readableLength + frame.byteLength > this.maxQueuedBytes) { this.drop('send-queue-full'); return }
       ch.out.push(lp.encode.single(frame))
@@ -392,7 +397,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
           this.later(() => { this.handlers?.onDialFailed({ peer }, `invalid peer id: ${describe(err)}`) })
           return
         }
-        this.openChannel(peer, peerId, addresses)
+        this.openChannel(peer, peerId, addresses, false)
         return
       }
       for (const address of addresses) this.dialAddress(address)
@@ -403,21 +408,27 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   // ---- direct channel: sending ----
 
-  /** Registers a channel for `peer` and starts opening its stream (dialling if needed). */
-  private openChannel (peer: string, peerId: PeerId, addresses: readonly string[]): Channel {
+  /**
+   * Registers a channel for `peer` and starts opening its stream (dialling if needed). `urgent`:
+   * a frame waits for it, so it goes before dials that only build the mesh.
+   */
+  private openChannel (peer: string, peerId: PeerId, addresses: readonly string[], urgent: boolean): Channel {
     const ch: Channel = { peer, out: pushable(), closed: false }
     this.channels.set(peer, ch)
-    this.runChannel(ch, peerId, addresses).catch(() => { this.closeChannel(ch, true) })
+    this.runChannel(ch, peerId, addresses, urgent).catch(() => { this.closeChannel(ch, true) })
     return ch
   }
 
-  private async runChannel (ch: Channel, peerId: PeerId, addresses: readonly string[]): Promise<void> {
+  private async runChannel (ch: Channel, peerId: PeerId, addresses: readonly string[], urgent: boolean): Promise<void> {
     const node = this.node
     // Yield first: failures below call handlers, which must not run inside send()/dial().
     await Promise.resolve()
     if (node === undefined || ch.closed) return
+    // A new connection waits for a dial slot; a stream on an existing connection does not.
+    const release = this.connected.has(ch.peer) ? () => {} : await this.dialSlots.acquire(urgent || ch.out.readableLength > 0)
     let stream: Stream
     try {
+      if (ch.closed || !this.running) return
       const addrs = parseAddresses(addresses, peerId)
       // Merged (not replaced): libp2p keeps what identify learnt. The peer store strips a
       // trailing /p2p/<id> and the dialler re-appends it exactly once (trap 11).
@@ -431,6 +442,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
       this.closeChannel(ch, true)
       this.call(() => { this.handlers?.onDialFailed({ peer: ch.peer }, describe(err)) })
       return
+    } finally {
+      release()
     }
     if (ch.closed) {
       stream.abort(new Error('send channel closed'))
@@ -523,21 +536,26 @@ class Libp2pTransportImpl implements Libp2pTransport {
     if (ma.getPeerId() === this.selfId || this.isOwnAddress(address)) return
     this.dialing.add(address)
     void (async () => {
+      let release = (): void => {}
       try {
         await Promise.resolve()
+        release = await this.dialSlots.acquire(true)
+        if (!this.running) return
         // No /p2p/ in a seed: libp2p learns the peer id from the noise handshake.
         const conn = await node.dial(ma, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+        release()
         if (!this.running) return
         const peer = conn.remotePeer.toString()
         // Ensure the direct stream too, as the contract says ("and direct stream").
         const existing = this.channels.get(peer)
         if (peer !== this.selfId && (existing === undefined || this.isBroken(existing))) {
           if (existing !== undefined) this.closeChannel(existing, true)
-          this.openChannel(peer, conn.remotePeer, [])
+          this.openChannel(peer, conn.remotePeer, [], true)
         }
       } catch (err) {
         this.call(() => { this.handlers?.onDialFailed({ address }, describe(err)) })
       } finally {
+        release()
         this.dialing.delete(address)
       }
     })()
