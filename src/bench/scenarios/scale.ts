@@ -30,7 +30,7 @@ export const scale: Scenario = {
   summary: 'N members on this machine: agreement after the last start, idle CPU and RSS per member, false suspicions',
   flags: {
     sizes: { default: '5,20,50', describe: 'cluster sizes, comma-separated', parse: intList(2, 200) },
-    window: { default: '30', describe: 'idle window, seconds', parse: int(1, 3600) },
+    window: { default: '60', describe: 'idle window, seconds', parse: int(1, 3600) },
     settle: { default: '3', describe: 'seconds to wait after agreement before the window', parse: int(0, 600) }
   },
   smoke: { sizes: '2', window: '1', settle: '0' },
