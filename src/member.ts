@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
 import { Membership, type Effect } from './core/membership.js'
 import { diffMembers, type View } from './core/view.js'
+import type { NoQuorumReason } from './core/quorum.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, type DropReason } from './transport/codec.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
@@ -33,6 +34,12 @@ export interface ViewChange {
   readonly left: readonly MemberRecord[]
   /** Whether this member coordinates this view. */
   readonly isCoordinator: boolean
+  /**
+   * Whether this view may have masters under the split-brain policy: `'ok'`, or why not
+   * (`'no-majority'`: a minority of the last majority membership; `'below-quorum'`: fewer
+   * members than `quorum`). A view without quorum has no coordinator and no masters.
+   */
+  readonly quorum: 'ok' | NoQuorumReason
 }
 
 export interface CoordinatorChange {
@@ -49,6 +56,8 @@ export type MastershipReason =
   | 'failover'
   /** an older member left gracefully */
   | 'handover'
+  /** the view lost quorum (a minority side of a partition under `majority`, or below `quorum`) */
+  | 'no-quorum'
   /** a view change for another reason (a merge, members joining) */
   | 'view'
   /** the lease lapsed: some member has not echoed a heartbeat within leaseMs (self-demotion) */
@@ -349,7 +358,8 @@ export class Member implements EndpointSource {
       hasSeeds: seeds.length > 0,
       random: () => randomInt(0, 2 ** 31) / 2 ** 31,
       epochFloor: () => Date.now(),
-      monitors: this.monitorsWanted
+      monitors: this.monitorsWanted,
+      quorum: { splitBrain: this.options.splitBrain, quorum: this.options.quorum }
     })
     this.state = 'running'
     this.dialSeeds(this.clock())
@@ -601,7 +611,8 @@ export class Member implements EndpointSource {
       case 'install': {
         const { joined, left } = diffMembers(e.previous, e.view)
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
-        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator })
+        const quorum = this.core?.quorumProblem ?? 'ok'
+        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum })
         break
       }
       case 'excluded':
@@ -650,6 +661,7 @@ export class Member implements EndpointSource {
 
   /** Why a new view changed our rank: an older member failed, left, or something else. */
   private viewReason (view: View, previous: View | undefined): MastershipReason {
+    if (this.core?.quorumProblem !== undefined) return 'no-quorum'
     if (previous === undefined) return 'elected'
     const myOldRank = previous.members.findIndex(m => m.id === this.id)
     const gone = previous.members.slice(0, Math.max(0, myOldRank)).filter(m => !view.members.some(n => n.id === m.id))

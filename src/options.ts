@@ -7,6 +7,7 @@ import { isIP } from 'node:net'
 import { InvalidOptionError } from './errors.js'
 import { DEFAULT_TIMING, type Timing } from './core/timing.js'
 import type { Metadata } from './core/member.js'
+import type { SplitBrainPolicy } from './core/quorum.js'
 import { validateEndpoints, type Endpoints } from './registry/endpoints.js'
 
 export interface MemberOptions {
@@ -37,6 +38,25 @@ export interface MemberOptions {
    * find the master's with `masterEndpoint(service)`. @default {}
    */
   endpoints?: Readonly<Record<string, string>>
+  /**
+   * What a side of a network partition may do (docs/design.md, "Split brain"):
+   *  - `'allow'`: each side elects its own masters; the sides merge into one view when the
+   *    partition heals (JGroups). No member is ever without a master for long, but during a
+   *    partition there are two.
+   *  - `'majority'`: only a view holding a strict majority of the last majority membership
+   *    (graceful leavers excluded) has masters; a minority side has none, and its masters stop
+   *    on their own (the lease) before the majority promotes new ones. An even split leaves
+   *    no side with masters. With two members, a crash of either leaves the other without a
+   *    master (no arbiter can tell a crash from a cut link); a graceful leave does not.
+   * Every member of a cluster must use the same policy. @default 'allow'
+   */
+  splitBrain?: SplitBrainPolicy
+  /**
+   * A static quorum: masters only while the view has at least this many members (after
+   * Camel/ZooKeeper ensembles that refuse to serve below a size). Combines with `splitBrain`.
+   * @default 1 (none)
+   */
+  quorum?: number
 }
 
 export interface ResolvedOptions {
@@ -50,9 +70,13 @@ export interface ResolvedOptions {
   readonly leaveTimeoutMs: number
   readonly masters: number
   readonly endpoints: Endpoints
+  readonly splitBrain: SplitBrainPolicy
+  readonly quorum: number
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
+/** The most members a view can hold (the codec refuses larger ones). */
+export const MAX_VIEW_MEMBERS = 1024
 
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
   if (typeof input !== 'object' || input === null) throw new InvalidOptionError('options', 'an object', input)
@@ -80,7 +104,16 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   positive('leaveTimeoutMs', leaveTimeoutMs)
   const masters = validateMasters('masters', input.masters ?? 1)
   const endpoints = validateEndpoints('endpoints', input.endpoints ?? {})
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints }
+  const splitBrain = input.splitBrain ?? 'allow'
+  if (splitBrain !== 'allow' && splitBrain !== 'majority') throw new InvalidOptionError('splitBrain', '"allow" or "majority"', splitBrain)
+  const quorum = input.quorum ?? 1
+  if (typeof quorum !== 'number' || !Number.isInteger(quorum) || quorum < 1 || quorum > MAX_VIEW_MEMBERS) {
+    throw new InvalidOptionError('quorum', `an integer from 1 to ${MAX_VIEW_MEMBERS} (no view holds more members)`, quorum)
+  }
+  if (quorum > 1 && masters > quorum) {
+    throw new InvalidOptionError('masters', `at most quorum (${quorum}): the smallest view that may have masters has ${quorum} members, and masters(N) would claim more than it holds`, masters)
+  }
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum }
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {

@@ -24,7 +24,8 @@
  * installed (settled) view, with no promise outstanding to a view led by someone else.
  */
 import { withJoinEpoch, type MemberRecord } from './member.js'
-import { hasMember, makeView, type View } from './view.js'
+import { hasMember, makeView, memberIds, type View } from './view.js'
+import { ALLOW_ALL, combine, isQuorate, noQuorumReason, passedOn, pending, withoutLeavers, type Basis, type Candidate, type NoQuorumReason, type QuorumRule } from './quorum.js'
 import { lagThresholdMs, type Timing } from './timing.js'
 import type { ProtocolMessage, ViewSummary } from './messages.js'
 
@@ -64,6 +65,8 @@ export interface MembershipConfig {
    * either side's K says so. @default 2
    */
   readonly monitors?: number
+  /** Split-brain policy and static quorum: when a view may have masters (core/quorum.ts). @default allow, no quorum */
+  readonly quorum?: QuorumRule
 }
 
 interface Health {
@@ -86,6 +89,10 @@ interface Health {
 interface Proposal {
   epoch: number
   members: MemberRecord[]
+  /** What the proposer and the ackers so far know a majority must be counted against (quorum.ts). */
+  basis: Basis
+  /** Members leaving gracefully in this change: not counted in the basis. */
+  leavers: ReadonlySet<string>
   removed: MemberRecord[]
   acks: Set<string>
   ts: number
@@ -101,6 +108,17 @@ export class Membership {
   private readonly hasSeeds: boolean
   private readonly epochFloor: () => number
   private monitors: number
+  private readonly quorumRule: QuorumRule
+  /**
+   * What the views this member installed pass on (quorum.ts), kept across exclusion: a member
+   * that rejoins or founds a group brings it along, so a cut-off member cannot found a
+   * "majority" of one.
+   */
+  private knownBasis: Basis = []
+  /** Views of other proposers we promised and have not seen installed (quorum.ts: pending candidates). */
+  private promisedViews: Candidate[] = []
+  /** Why the installed view may not have masters, or undefined when it may. */
+  private noQuorum: NoQuorumReason | undefined
   private me: MemberRecord
   private _status: MemberStatus = 'idle'
   private _view: View | undefined
@@ -126,6 +144,12 @@ export class Membership {
   private readonly known = new Map<string, MemberRecord>()
   private readonly pendingJoins = new Map<string, MemberRecord>()
   private readonly pendingLeaves = new Set<string>()
+  /**
+   * Members that proposed a view without themselves (a graceful leave) and may not have seen it
+   * installed: they never act again, so they stop counting towards a majority (quorum.ts) even
+   * if a view of their survivors forms without their commit.
+   */
+  private gracefulLeavers = new Set<string>()
   private selfCheck: { inView: MemberRecord | undefined, me: MemberRecord, same: boolean } | undefined
   private proposal: Proposal | undefined
 
@@ -133,6 +157,7 @@ export class Membership {
   private startedAt = 0
   private learned: { view: ViewSummary, via: string, at: number } | undefined
   private lastJoinSent = NEVER
+  private lastGreeting = NEVER
   private joinAttempt = 0
   private seedsExhausted = false
   private readonly joiningPeers = new Set<string>()
@@ -156,6 +181,7 @@ export class Membership {
     this.hasSeeds = config.hasSeeds
     this.epochFloor = config.epochFloor ?? (() => 0)
     this.monitors = positiveInteger(config.monitors ?? 2)
+    this.quorumRule = config.quorum ?? ALLOW_ALL
     this.me = withJoinEpoch(config.self, 0)
   }
 
@@ -166,6 +192,9 @@ export class Membership {
   get self (): MemberRecord { return this.me }
   /** Highest epoch this member has seen. */
   get highestEpoch (): number { return this.maxEpoch }
+
+  /** Why the installed view may not have masters under the split-brain policy (undefined: it may). */
+  get quorumProblem (): NoQuorumReason | undefined { return this.noQuorum }
 
   /** K, the number of monitors (see `MembershipConfig.monitors`). */
   get monitorCount (): number { return this.monitors }
@@ -188,7 +217,7 @@ export class Membership {
    */
   actingRank (now: number): number | undefined {
     const view = this._view
-    if (this._status !== 'member' || view === undefined) return undefined
+    if (this._status !== 'member' || view === undefined || this.noQuorum !== undefined) return undefined
     let rank = this.myRank
     if (rank < 0) return undefined
     if (this.promised > this.installedEpoch && now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs) {
@@ -204,6 +233,18 @@ export class Membership {
    */
   private promisedElsewhere (now: number): boolean {
     return this.promised > this.installedEpoch && this.promisedRank !== 0 &&
+      now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs
+  }
+
+  /**
+   * Whether we acked another member's proposal, not yet installed, recently enough that its
+   * proposer may hold a lease built on that ack (the commit echoes the proposal's time). Until
+   * that lease must have ended, we back no other proposer and install no older view: two
+   * groups that both count us (a merge racing a merge, say) must not both get leases out of
+   * us at once. Our own proposals grant nobody a lease, so they do not count.
+   */
+  private supportPledged (now: number): boolean {
+    return this.promised > this.installedEpoch && this.promisedProposer !== undefined && this.promisedProposer !== this.me.id &&
       now - this.promisedAt < this.timing.leaseMs + this.timing.verifyTimeoutMs
   }
 
@@ -315,9 +356,9 @@ export class Membership {
       case 'join': this.onJoin(from, msg.from, msg.maxEpoch, now); break
       case 'merge': this.onMerge(from, msg.view, now); break
       case 'propose': this.onPropose(from, msg, now); break
-      case 'ack': this.onAck(from, msg.epoch, msg.echo, now); break
+      case 'ack': this.onAck(from, msg, now); break
       case 'nack': this.onNack(from, msg.epoch, msg.view, now); break
-      case 'commit': this.onCommit(from, msg.epoch, msg.members, now); break
+      case 'commit': this.onCommit(from, msg.epoch, msg.members, basisOf(msg), now); break
       case 'leave': this.onLeave(from, now); break
       case 'hb': this.onHeartbeat(from, msg, now); break
       case 'probe':
@@ -365,6 +406,12 @@ export class Membership {
         return
       }
     }
+    // Greet our contacts again: a member answers a joiner's greeting with its view, so a lost
+    // first greeting does not leave us to found a group of our own next to the real one.
+    if (now >= this.lastGreeting + t.retryIntervalMs) {
+      this.lastGreeting = now
+      for (const peer of this.connected) this.sendRaw(peer, this.helloMessage(), true)
+    }
     // JGroups' rule for a cold start: among joiners that know of no group, the lowest id
     // founds it and the others join; a hard deadline stops a silent lower id from blocking us.
     const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
@@ -376,7 +423,9 @@ export class Membership {
     const epoch = Math.max(this.maxEpoch + 1, this.promised + 1, this.installedEpoch + 1, Math.floor(this.epochFloor()))
     this.maxEpoch = epoch
     this.me = withJoinEpoch(this.me, epoch)
-    this.install(makeView(epoch, [this.me]), now)
+    // A member that was part of a group keeps counting against that group's majority: cut
+    // off, it founds a group of one that holds no majority of anything it knew.
+    this.install(makeView(epoch, [this.me], this.knowledge()), now)
   }
 
   private sendJoin (now: number): void {
@@ -470,6 +519,7 @@ export class Membership {
         at(this.lastJoinSent + t.retryIntervalMs)
       } else {
         const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
+        if (this.connected.size > 0) at(this.lastGreeting + t.retryIntervalMs)
         if (!this.seedsExhausted && !lowerJoiner) at(this.startedAt + t.joinTimeoutMs)
         at(this.startedAt + 3 * t.joinTimeoutMs)
       }
@@ -719,9 +769,14 @@ export class Membership {
     const epoch = Math.max(this.maxEpoch, this.promised, view.id.epoch) + 1
     this.maxEpoch = epoch
     const members = [...next.values()].map(m => (m.joinEpoch === 0 || this.pendingJoins.get(m.id) === m) ? withJoinEpoch(m, epoch) : m)
+    // Graceful leavers consented to leaving: they stop counting towards a majority (quorum.ts).
+    const leavers = new Set([...this.pendingLeaves, ...this.gracefulLeavers])
+    if (this._status === 'leaving') leavers.add(this.me.id)
     const p: Proposal = {
       epoch,
       members,
+      basis: this.knowledge(),
+      leavers,
       removed: view.members.filter(m => !next.has(m.id)),
       acks: new Set(),
       ts: now,
@@ -771,20 +826,24 @@ export class Membership {
     return dropped
   }
 
-  private onAck (from: string, epoch: number, echo: number, now: number): void {
+  private onAck (from: string, msg: Extract<ProtocolMessage, { t: 'ack' }>, now: number): void {
     const p = this.proposal
-    if (p === undefined || epoch !== p.epoch || !p.members.some(m => m.id === from)) return
+    if (p === undefined || msg.epoch !== p.epoch || !p.members.some(m => m.id === from)) return
     p.acks.add(from)
+    // What any member of the next view knows counts in its basis.
+    if (msg.known !== undefined) p.basis = combine(p.basis, msg.known)
     const h = this.health.get(from)
-    if (h !== undefined) this.setEcho(h, echo)
+    if (h !== undefined) this.setEcho(h, msg.echo)
     this.maybeCommit(p, now)
   }
 
   private maybeCommit (p: Proposal, now: number): void {
     if (p.members.some(m => !p.acks.has(m.id))) return
     this.proposal = undefined
-    const view = makeView(p.epoch, p.members)
-    const msg: ProtocolMessage = { t: 'commit', epoch: p.epoch, members: p.members }
+    // Our own knowledge may have grown since we proposed (a view installed meanwhile).
+    const basis = withoutLeavers(combine(p.basis, this.knowledge()), p.leavers)
+    const view = makeView(p.epoch, p.members, basis)
+    const msg: ProtocolMessage = { t: 'commit', epoch: p.epoch, members: p.members, basis }
     for (const m of p.members) if (m.id !== this.me.id) this.sendRaw(m.id, msg, false)
     for (const m of p.removed) if (m.id !== this.me.id) this.sendRaw(m.id, msg, true)
     for (const m of p.members) {
@@ -832,14 +891,17 @@ export class Membership {
       return
     }
     const duplicate = msg.epoch === this.promised && this.promisedProposer === from
-    if (!duplicate && (msg.epoch <= installed || msg.epoch <= this.promised)) {
+    if (!duplicate && (msg.epoch <= installed || msg.epoch <= this.promised || (this.supportPledged(now) && this.promisedProposer !== from))) {
       this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summaryOrUndefined() }, false)
       return
     }
     this.maxEpoch = Math.max(this.maxEpoch, msg.epoch)
     for (const m of msg.members) this.learn(m)
+    // What we knew before this promise: the proposal itself need not count against itself.
+    const known = this.knowledge()
     this.promise(msg.epoch, msg.members, from, now)
-    this.sendRaw(from, { t: 'ack', epoch: msg.epoch, echo: msg.ts }, false)
+    if (!msg.members.some(m => m.id === from)) this.gracefulLeavers.add(from)
+    this.sendRaw(from, { t: 'ack', epoch: msg.epoch, echo: msg.ts, ...(known.length > 0 ? { known } : {}) }, false)
   }
 
   private promise (epoch: number, members: readonly MemberRecord[], proposer: string, now: number): void {
@@ -847,14 +909,21 @@ export class Membership {
     this.promisedAt = now
     this.promisedProposer = proposer
     this.promisedRank = Math.max(0, makeView(epoch, members).members.findIndex(m => m.id === this.me.id))
+    // Another proposer may install this view without us hearing of it: it counts (quorum.ts).
+    if (proposer !== this.me.id) this.promisedViews.push(pending(members.map(m => m.id), epoch))
   }
 
-  private onCommit (from: string, epoch: number, members: readonly MemberRecord[], now: number): void {
-    if (epoch <= this.installedEpoch) return
+  /** What a majority must be counted against, as far as we know (quorum.ts). */
+  private knowledge (): Basis {
+    return combine(this.knownBasis, this.promisedViews)
+  }
+
+  private onCommit (from: string, epoch: number, members: readonly MemberRecord[], basis: Basis | undefined, now: number): void {
+    if (epoch <= this.installedEpoch || (epoch < this.promised && this.supportPledged(now))) return
     this.maxEpoch = Math.max(this.maxEpoch, epoch)
     if (members.some(m => this.isMe(m))) {
       if (this._status === 'joining' || this._status === 'member' || this._status === 'leaving') {
-        this.install(makeView(epoch, members), now)
+        this.install(makeView(epoch, members, basis), now)
       }
       return
     }
@@ -868,6 +937,10 @@ export class Membership {
     if (self !== undefined) this.me = { ...this.me, joinEpoch: self.joinEpoch }
     this._view = view
     this.myRank = view.members.findIndex(m => m.id === this.me.id)
+    const inView = memberIds(view)
+    this.noQuorum = noQuorumReason(this.quorumRule, inView, view.basis)
+    this.knownBasis = combine(this.knownBasis, passedOn(inView, view.id.epoch, view.basis))
+    this.promisedViews = this.promisedViews.filter(c => c.epoch > view.id.epoch)
     this.leaseCache = undefined
     this.installedEpoch = view.id.epoch
     this.maxEpoch = Math.max(this.maxEpoch, view.id.epoch)
@@ -890,6 +963,9 @@ export class Membership {
     }
     for (const id of [...this.health.keys()]) if (!ids.has(id)) this.health.delete(id)
     for (const id of [...this.pendingLeaves]) if (!ids.has(id)) this.pendingLeaves.delete(id)
+    // A graceful leaver matters while some candidate still counts it; back in a view, it is not leaving.
+    const counted = new Set(this.knowledge().flatMap(c => c.ids))
+    for (const id of [...this.gracefulLeavers]) if (ids.has(id) || !counted.has(id)) this.gracefulLeavers.delete(id)
     for (const m of previous?.members ?? []) {
       if (!ids.has(m.id) && m.id !== this.me.id) this.removed.set(m.id, { record: m, at: now })
     }
@@ -924,7 +1000,7 @@ export class Membership {
     const current = view.members.find(m => m.id === record.id)
     if (current !== undefined && current.incarnation >= record.incarnation) {
       // Already admitted: it missed the commit.
-      this.sendRaw(record.id, { t: 'commit', epoch: view.id.epoch, members: view.members }, false)
+      this.sendRaw(record.id, { t: 'commit', epoch: view.id.epoch, members: view.members, basis: view.basis }, false)
       return
     }
     this.pendingJoins.set(record.id, withJoinEpoch(record, 0))
@@ -979,6 +1055,16 @@ export class Membership {
       }
       return
     }
+    if (this._status === 'member' && theirs === undefined && !hasMember(this._view, from)) {
+      // A joiner that knows of no group yet: tell it of ours (rate-limited; it greets again
+      // until it has heard of a group).
+      const key = `greet:${from}`
+      if (now >= (this.lastHelloTo.get(key) ?? NEVER) + this.timing.retryIntervalMs) {
+        this.lastHelloTo.set(key, now)
+        this.sendRaw(from, this.helloMessage(), true)
+      }
+      return
+    }
     if (this._status !== 'member' || theirs === undefined) return
     const view = this._view as View
     if (theirs.epoch > view.id.epoch && hasMember(view, from)) { this.onNewerView(from, theirs, now); return }
@@ -988,9 +1074,9 @@ export class Membership {
   /** A settled view newer than ours, from one of our members: adopt it, or learn we were excluded. */
   private onNewerView (from: string, theirs: ViewSummary, now: number): void {
     if (this._status !== 'member' && this._status !== 'leaving') return
-    if (theirs.epoch <= this.installedEpoch) return
+    if (theirs.epoch <= this.installedEpoch || (theirs.epoch < this.promised && this.supportPledged(now))) return
     if (theirs.members.some(m => this.isMe(m))) {
-      this.install(makeView(theirs.epoch, theirs.members), now)
+      this.install(makeView(theirs.epoch, theirs.members, basisOf(theirs)), now)
     } else if (this._status === 'leaving') {
       this.finishLeave()
     } else {
@@ -1111,7 +1197,7 @@ export class Membership {
     const key = `commit:${to}`
     if (now - (this.lastHelloTo.get(key) ?? NEVER) < this.timing.retryIntervalMs) return
     this.lastHelloTo.set(key, now)
-    this.sendRaw(to, { t: 'commit', epoch: view.id.epoch, members: view.members }, true)
+    this.sendRaw(to, { t: 'commit', epoch: view.id.epoch, members: view.members, basis: view.basis }, true)
   }
 
   // ─── helpers ─────────────────────────────────────────────────────────────
@@ -1148,7 +1234,7 @@ export class Membership {
   }
 
   private summary (view: View): ViewSummary {
-    return { epoch: view.id.epoch, members: view.members }
+    return { epoch: view.id.epoch, members: view.members, basis: view.basis }
   }
 
   private summaryOrUndefined (): ViewSummary | undefined {
@@ -1173,6 +1259,11 @@ export class Membership {
   }
 }
 
+/** The basis a message carries, if any. */
+function basisOf (m: { readonly basis?: Basis }): Basis | undefined {
+  return m.basis
+}
+
 function disjoint (a: ViewSummary, b: View): boolean {
   const ids = new Set(b.members.map(m => m.id))
   return a.members.every(m => !ids.has(m.id))
@@ -1185,11 +1276,16 @@ function sameRecordContent (a: MemberRecord | undefined, b: MemberRecord): boole
 }
 
 /**
- * Which of two disjoint groups absorbs the other after a partition heals: the larger one;
- * on a tie, the one whose coordinator has the lower id. Deterministic, so both coordinators
- * reach the same answer without talking.
+ * Which of two disjoint groups absorbs the other after a partition heals: the one that holds a
+ * majority of its basis (at most one side can: see quorum.ts), so the majority side's master
+ * keeps its place even if the other side grew by joiners meanwhile; then the larger one; on a
+ * tie, the one whose coordinator has the lower id. Deterministic, so both coordinators reach
+ * the same answer without talking.
  */
 export function mergeWinner (mine: ViewSummary, theirs: ViewSummary): 'mine' | 'theirs' {
+  const majority = (v: ViewSummary): boolean => isQuorate(v.members.map(m => m.id), v.basis ?? [])
+  const mineHolds = majority(mine)
+  if (mineHolds !== majority(theirs)) return mineHolds ? 'mine' : 'theirs'
   if (mine.members.length !== theirs.members.length) return mine.members.length > theirs.members.length ? 'mine' : 'theirs'
   const a = mine.members[0]?.id ?? ''
   const b = theirs.members[0]?.id ?? ''

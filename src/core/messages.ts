@@ -8,11 +8,14 @@
  *   coordinator ──commit(E)──▶ members + removed members   (install = settled)
  */
 import type { MemberRecord } from './member.js'
+import type { Basis } from './quorum.js'
 
 /** A view as carried on the wire: epoch and full member records. */
 export interface ViewSummary {
   readonly epoch: number
   readonly members: readonly MemberRecord[]
+  /** The view's basis (core/quorum.ts); absent: none. */
+  readonly basis?: Basis
 }
 
 export type ProtocolMessage =
@@ -24,11 +27,12 @@ export type ProtocolMessage =
   | { readonly t: 'merge', readonly view: ViewSummary }
   /** Phase 1: the next view. `ts` is the proposer's clock, echoed by acks (lease base). */
   | { readonly t: 'propose', readonly epoch: number, readonly members: readonly MemberRecord[], readonly ts: number }
-  | { readonly t: 'ack', readonly epoch: number, readonly echo: number }
+  /** `known`: the memberships the acker knows a majority must be counted against (core/quorum.ts). */
+  | { readonly t: 'ack', readonly epoch: number, readonly echo: number, readonly known?: Basis }
   /** Refusal: the receiver promised or installed `epoch` already; `view` is its installed view. */
   | { readonly t: 'nack', readonly epoch: number, readonly view?: ViewSummary }
   /** Phase 2: every member of the view acked; install it. Also sent to removed members. */
-  | { readonly t: 'commit', readonly epoch: number, readonly members: readonly MemberRecord[] }
+  | { readonly t: 'commit', readonly epoch: number, readonly members: readonly MemberRecord[], readonly basis?: Basis }
   /** Graceful leave, sent to the coordinator. */
   | { readonly t: 'leave', readonly epoch: number }
   /**

@@ -5,6 +5,7 @@
  * Invariant: `members` is sorted by age (see member.ts) and ids are unique.
  */
 import { sortByAge, type MemberRecord } from './member.js'
+import type { Basis } from './quorum.js'
 
 export interface ViewId {
   /** Grows with every view the group installs; also a fencing token. */
@@ -16,16 +17,29 @@ export interface ViewId {
 export interface View {
   readonly id: ViewId
   readonly members: readonly MemberRecord[]
+  /**
+   * The memberships a majority is counted against under the `majority` split-brain policy
+   * (core/quorum.ts): the last quorate membership its members knew of and the views they
+   * promised since, minus graceful leavers. Empty for a founding view.
+   */
+  readonly basis: Basis
 }
 
-export function makeView (epoch: number, members: readonly MemberRecord[]): View {
+/** The basis defaults to none: a group's founding view. */
+export function makeView (epoch: number, members: readonly MemberRecord[], basis: Basis = []): View {
   const sorted = sortByAge(members)
   const first = sorted[0]
   if (first === undefined) throw new Error('a view needs at least one member')
   return Object.freeze({
     id: Object.freeze({ epoch, coordinator: first.id }),
-    members: Object.freeze(sorted)
+    members: Object.freeze(sorted),
+    basis: Object.freeze(basis.map(c => Object.freeze({ ids: Object.freeze([...c.ids]), epoch: c.epoch, settled: c.settled })))
   })
+}
+
+/** The ids of a view's members, in view order. */
+export function memberIds (view: View): string[] {
+  return view.members.map(m => m.id)
 }
 
 export function coordinatorOf (view: View): MemberRecord {

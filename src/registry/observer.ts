@@ -182,14 +182,14 @@ export class Observer implements EndpointSource {
   }
 
   private applySnapshot (peer: string, d: Record<string, unknown>): void {
-    const summary = parseViewSummary({ epoch: d.epoch, members: d.members })
+    const summary = parseViewSummary({ epoch: d.epoch, members: d.members, basis: d.basis })
     const recs = typeof d.recs === 'object' && d.recs !== null && !Array.isArray(d.recs) ? d.recs as Record<string, unknown> : undefined
     if (summary === undefined || recs === undefined) { this.countDrop('registry-invalid', peer); return }
     let changed = false
     const previous = this.currentView
     // Only a newer view replaces ours: a member resuming from a pause reports an old one.
     if (previous === undefined || summary.epoch > previous.id.epoch) {
-      this.currentView = makeView(summary.epoch, summary.members)
+      this.currentView = makeView(summary.epoch, summary.members, summary.basis)
       changed = true
     }
     if (summary.epoch >= (this.currentView?.id.epoch ?? 0)) {

@@ -127,6 +127,6 @@ export class MemberRegistry {
   private sendSnapshot (peer: string): void {
     const view = this.member.view
     if (view === undefined) return
-    this.member.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
+    this.member.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, basis: view.basis, recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
   }
 }

@@ -64,6 +64,23 @@ export function atMostNMasters (sim: Simulation): string | undefined {
   return undefined
 }
 
+/**
+ * Under the `majority` policy, for every N at once: no more than N running members in the
+ * whole cluster act on a rank below N at the same time, whatever views they hold, across
+ * partitions too. (Under `allow` this fails during a partition by design.)
+ */
+export function atMostNMastersGlobally (sim: Simulation): string | undefined {
+  const ranks: Array<{ id: string, rank: number }> = []
+  for (const n of sim.upNodes()) {
+    const rank = n.core.actingRank(sim.now)
+    if (rank !== undefined) ranks.push({ id: n.id, rank })
+  }
+  ranks.sort((a, b) => a.rank - b.rank)
+  const i = ranks.findIndex((r, k) => r.rank < k)
+  if (i >= 0) return `at ${sim.now.toFixed(1)} ms ${i + 1} members act on ranks below ${(ranks[i]?.rank ?? 0) + 1}: ${ranks.map(r => `${r.id}@${r.rank}`).join(', ')}`
+  return undefined
+}
+
 /** A coordinator is the oldest member of its own installed view. */
 export function coordinatorIsOldest (sim: Simulation): string | undefined {
   for (const node of sim.upNodes()) {

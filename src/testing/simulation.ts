@@ -12,6 +12,7 @@ import { DEFAULT_TIMING, type Timing } from '../core/timing.js'
 import type { View } from '../core/view.js'
 import type { ProtocolMessage } from '../core/messages.js'
 import { seededRandom } from './random.js'
+import type { QuorumRule } from '../core/quorum.js'
 
 export interface SimulationOptions {
   readonly seed: number
@@ -24,6 +25,8 @@ export interface SimulationOptions {
   readonly crashNoticeMs?: number
   /** How long a dial to an unresponsive (hung or unreachable) process takes to fail. @default 1000 */
   readonly dialTimeoutMs?: number
+  /** Split-brain policy and static quorum of every node (unless addNode says otherwise). @default allow */
+  readonly quorum?: QuorumRule
 }
 
 export type NodeState = 'up' | 'hung' | 'crashed' | 'stopped'
@@ -70,6 +73,7 @@ export class Simulation {
   private readonly links = new Set<string>()
   private blocked: ((a: string, b: string) => boolean) | undefined
   private incarnation = 0
+  private readonly quorum: QuorumRule | undefined
 
   constructor (options: SimulationOptions) {
     this.timing = { ...DEFAULT_TIMING, ...options.timing }
@@ -78,16 +82,18 @@ export class Simulation {
     this.delay = options.delayMs ?? [0.2, 3]
     this.crashNoticeMs = options.crashNoticeMs ?? 60
     this.dialTimeoutMs = options.dialTimeoutMs ?? 1000
+    this.quorum = options.quorum
   }
 
   /** Starts a member that knows `seeds` (ids of other nodes); `monitors` is its K (default 2). */
-  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number } = {}): SimNode {
+  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number, quorum?: QuorumRule } = {}): SimNode {
     const core = new Membership({
       self: { id, name: id, incarnation: ++this.incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
       timing: this.timing,
       hasSeeds: seeds.length > 0,
       random: this.random,
-      ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {})
+      ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {}),
+      ...((opts.quorum ?? this.quorum) !== undefined ? { quorum: opts.quorum ?? this.quorum } : {})
     })
     const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0 }
     this.nodes.set(id, node)

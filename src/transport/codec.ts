@@ -8,6 +8,7 @@
 import { Packr } from 'msgpackr'
 import type { MemberRecord, Metadata } from '../core/member.js'
 import { MESSAGE_TYPES, type ProtocolMessage, type ViewSummary } from '../core/messages.js'
+import { MAX_CANDIDATES, type Candidate } from '../core/quorum.js'
 
 export const WIRE_VERSION = 1
 
@@ -89,9 +90,15 @@ function validate (t: ProtocolMessage['t'], r: Record<string, unknown>): Protoco
     }
     case 'commit': {
       const members = records(r.members)
-      return members !== undefined && epoch(r.epoch) ? { t, epoch: r.epoch, members } : undefined
+      const b = r.basis === undefined ? undefined : basis(r.basis)
+      if (members === undefined || !epoch(r.epoch) || b === false) return undefined
+      return { t, epoch: r.epoch, members, ...(b !== undefined ? { basis: b } : {}) }
     }
-    case 'ack': return epoch(r.epoch) && finite(r.echo) ? { t, epoch: r.epoch, echo: r.echo } : undefined
+    case 'ack': {
+      const known = r.known === undefined ? undefined : basis(r.known)
+      if (!epoch(r.epoch) || !finite(r.echo) || known === false) return undefined
+      return { t, epoch: r.epoch, echo: r.echo, ...(known !== undefined ? { known } : {}) }
+    }
     case 'nack': {
       const view = r.view === undefined ? undefined : summary(r.view)
       if (!epoch(r.epoch) || (r.view !== undefined && view === undefined)) return undefined
@@ -115,7 +122,23 @@ export function parseViewSummary (v: unknown): ViewSummary | undefined {
 function summary (v: unknown): ViewSummary | undefined {
   if (!isObject(v) || !epoch(v.epoch)) return undefined
   const members = records(v.members)
-  return members === undefined || members.length === 0 ? undefined : { epoch: v.epoch, members }
+  const b = v.basis === undefined ? undefined : basis(v.basis)
+  if (members === undefined || members.length === 0 || b === false) return undefined
+  return { epoch: v.epoch, members, ...(b !== undefined ? { basis: b } : {}) }
+}
+
+/** A basis: at most MAX_CANDIDATES candidates, each distinct member ids, an epoch and a settled flag; false when malformed. */
+function basis (v: unknown): Candidate[] | false {
+  if (!Array.isArray(v) || v.length > MAX_CANDIDATES) return false
+  const out: Candidate[] = []
+  for (const c of v) {
+    if (!isObject(c) || !epoch(c.epoch) || typeof c.settled !== 'boolean') return false
+    const ids = c.ids
+    if (!Array.isArray(ids) || ids.length > LIMITS.members || !ids.every(id => str(id) && id.length > 0)) return false
+    if (new Set(ids).size !== ids.length) return false
+    out.push({ ids: ids as string[], epoch: c.epoch, settled: c.settled })
+  }
+  return out
 }
 
 function records (v: unknown): MemberRecord[] | undefined {
