@@ -13,4 +13,6 @@ export { ConclaveError, InvalidOptionError, NotRunningError, MessageTooLargeErro
 export { DEFAULT_TIMING, silenceDetectionMs, leaseMarginMs, type Timing } from './core/timing.js'
 export { coordinatorOf, mastersOf, sameView, type View, type ViewId } from './core/view.js'
 export type { MemberRecord, Metadata, MetadataValue } from './core/member.js'
+export type { SplitBrainPolicy, NoQuorumReason, Basis, Candidate } from './core/quorum.js'
+export type { DualMasterDetected } from './policies/dual-master.js'
 export type { Transport, TransportHandlers } from './transport/transport.js'

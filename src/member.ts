@@ -13,6 +13,7 @@ import { randomInt } from 'node:crypto'
 import { Membership, type Effect } from './core/membership.js'
 import { diffMembers, type View } from './core/view.js'
 import type { NoQuorumReason } from './core/quorum.js'
+import { ANNOUNCE_INTERVAL_MS, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, type DropReason } from './transport/codec.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
@@ -105,6 +106,18 @@ export interface MemberEvents {
   excluded: [{ readonly by: string, readonly previous: View | undefined }]
   /** Input from the network was dropped. */
   dropped: [{ readonly reason: string, readonly from: string | undefined }]
+  /**
+   * Members of an earlier view of ours, the same processes (same incarnation), are back in the
+   * view: a healed partition merged, or a member excluded for silence rejoined. `rejoined`
+   * lists them; on the side that was absorbed, it lists the other side's members.
+   */
+  merge: [{ readonly view: View, readonly rejoined: readonly MemberRecord[] }]
+  /**
+   * A member announced itself master where our view expects another (policies/dual-master.ts):
+   * another group has masters while ours does (a split brain), or a member of our view
+   * claims a rank that is not its own.
+   */
+  'split-brain': [DualMasterDetected]
   /** The member left the group and closed its transport. */
   stopped: []
 }
@@ -157,6 +170,12 @@ export class Member implements EndpointSource {
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   /** Members this member judged dead (to tell a failover from a handover). */
   private readonly deadSeen = new Set<string>()
+  /** Peers with an open connection: where a master announces itself (policies/dual-master.ts). */
+  private readonly connectedPeers = new Set<string>()
+  private readonly dualMasters: DualMasterDetector
+  private announceTimer: NodeJS.Timeout | undefined
+  /** Members of earlier views, by id, with their incarnation: who comes back in a merge. Bounded. */
+  private readonly formerMembers = new Map<string, number>()
   /** Why the installed view came about: the reason of a first promotion in it. */
   private installReason: MastershipReason = 'elected'
   private lastSeedDial = Number.NEGATIVE_INFINITY
@@ -195,6 +214,25 @@ export class Member implements EndpointSource {
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
     this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
+    this.dualMasters = new DualMasterDetector({
+      view: () => this.view,
+      viewHasMasters: () => this.core?.quorumProblem === undefined,
+      masters: this.options.masters,
+      rank: () => this.rank,
+      send: (peer, data) => { this.sendService(peer, MASTERSHIP_SERVICE, data, { onlyIfConnected: true }) },
+      report: event => { this.emit('split-brain', event) },
+      clock: () => this.clock()
+    })
+    this.registerService(MASTERSHIP_SERVICE, (from, data) => {
+      if (!this.dualMasters.onMessage(from, data)) this.countDrop('mastership-invalid', from)
+    })
+    // A master announces itself once a second while it is one; no timer otherwise.
+    this.watchMastership(this.options.masters, c => {
+      if (c.isMaster && this.announceTimer === undefined) {
+        this.dualMasters.announce(this.connectedPeers)
+        this.announceTimer = setInterval(() => { this.dualMasters.announce(this.connectedPeers) }, ANNOUNCE_INTERVAL_MS)
+      } else if (!c.isMaster) this.stopAnnouncing()
+    })
   }
 
   get cluster (): string { return this.options.cluster }
@@ -335,8 +373,16 @@ export class Member implements EndpointSource {
     if (this.state !== 'new') return
     this.state = 'starting'
     const handlers: TransportHandlers = {
-      onConnected: peer => this.feed(now => this.core?.connectedTo(peer, now)),
-      onDisconnected: peer => this.feed(now => this.core?.disconnectedFrom(peer, now)),
+      onConnected: peer => {
+        this.connectedPeers.add(peer)
+        this.feed(now => this.core?.connectedTo(peer, now))
+        // A new connection may be the other side of a healed partition: tell it who we are.
+        this.dualMasters.announce([peer])
+      },
+      onDisconnected: peer => {
+        this.connectedPeers.delete(peer)
+        this.feed(now => this.core?.disconnectedFrom(peer, now))
+      },
       onDialFailed: (target, _reason) => this.onDialFailed(target),
       onDirect: (peer, frame) => this.onFrame(peer, frame, 'direct'),
       onGroup: (peer, frame) => this.onFrame(peer, frame, 'group'),
@@ -470,6 +516,7 @@ export class Member implements EndpointSource {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.evaluateMastership('leaving')
+    this.stopAnnouncing()
     this.broadcasts.flush()
     await this.transport.stop()
     this.state = 'stopped'
@@ -613,6 +660,7 @@ export class Member implements EndpointSource {
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
         const quorum = this.core?.quorumProblem ?? 'ok'
         this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum })
+        this.noteMerge(e.view, e.previous, joined)
         break
       }
       case 'excluded':
@@ -657,6 +705,26 @@ export class Member implements EndpointSource {
         setImmediate(() => { throw err })
       }
     }
+  }
+
+  /** Unexpected-master announcements seen so far (policies/dual-master.ts). */
+  get splitBrainsDetected (): number { return this.dualMasters.detected }
+
+  private stopAnnouncing (): void {
+    if (this.announceTimer !== undefined) clearInterval(this.announceTimer)
+    this.announceTimer = undefined
+  }
+
+  /** Emits `merge` when members of an earlier view (the same processes) came back. */
+  private noteMerge (view: View, previous: View | undefined, joined: readonly MemberRecord[]): void {
+    for (const m of previous?.members ?? []) {
+      if (m.id === this.id) continue
+      this.formerMembers.delete(m.id)
+      this.formerMembers.set(m.id, m.incarnation)
+    }
+    if (this.formerMembers.size > 1024) this.formerMembers.delete(this.formerMembers.keys().next().value as string)
+    const rejoined = joined.filter(m => this.formerMembers.get(m.id) === m.incarnation)
+    if (rejoined.length > 0) this.emit('merge', { view, rejoined })
   }
 
   /** Why a new view changed our rank: an older member failed, left, or something else. */

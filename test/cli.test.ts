@@ -13,7 +13,7 @@ describe('conclave CLI', () => {
   it('documents every member flag in --help', () => {
     const r = run('member', '--help')
     expect(r.status).toBe(0)
-    for (const flag of ['--cluster', '--listen', '--seed', '--name', '--json', '--help']) expect(r.stdout).toContain(flag)
+    for (const flag of ['--cluster', '--listen', '--seed', '--name', '--split-brain', '--quorum', '--json', '--help']) expect(r.stdout).toContain(flag)
     expect(run('--help').stdout).toContain('conclave member')
   })
 
@@ -30,6 +30,9 @@ describe('conclave CLI', () => {
     ['an --endpoint that is not a URL', ['member', '--cluster', 'x', '--endpoint', 'http=localhost:80'], /endpoints\.http/],
     ['an --endpoint without =', ['member', '--cluster', 'x', '--endpoint', 'http'], /--endpoint expects NAME=value/],
     ['a placeholder with no value', ['member', '--cluster', 'x', '--endpoint', 'http=http://h:{{NO_SUCH_VAR_X}}/'], /NO_SUCH_VAR_X/],
+    ['--split-brain maybe', ['member', '--cluster', 'x', '--split-brain', 'maybe'], /--split-brain must be allow or majority/],
+    ['--quorum 0', ['member', '--cluster', 'x', '--quorum', '0'], /quorum/],
+    ['--masters 3 --quorum 2', ['member', '--cluster', 'x', '--masters', '3', '--quorum', '2'], /masters/],
     ['a missing --config file', ['member', '--config', '/nonexistent/conclave.json'], /--config/]
   ]
   for (const [label, args, pattern] of bad) {

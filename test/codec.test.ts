@@ -15,6 +15,9 @@ describe('codec', () => {
     { t: 'join', from: rec, maxEpoch: 7 },
     { t: 'propose', epoch: 4, members: [rec], ts: 123.5 },
     { t: 'ack', epoch: 4, echo: 123.5 },
+    { t: 'ack', epoch: 4, echo: 1, known: [{ ids: ['peer1', 'peer2'], epoch: 3, settled: true }, { ids: ['peer1'], epoch: 4, settled: false }] },
+    { t: 'commit', epoch: 4, members: [rec], basis: [{ ids: ['peer1', 'peer2'], epoch: 3, settled: true }] },
+    { t: 'merge', view: { epoch: 3, members: [rec], basis: [] } },
     { t: 'nack', epoch: 4 },
     { t: 'commit', epoch: 4, members: [rec] },
     { t: 'leave', epoch: 4 },
@@ -61,6 +64,10 @@ describe('codec', () => {
     ['duplicate members', raw({ v: WIRE_VERSION, c: 'c1', t: 'commit', epoch: 1, members: [rec, rec] }), 'invalid'],
     ['metadata object', raw({ v: WIRE_VERSION, c: 'c1', t: 'join', maxEpoch: 1, from: { ...rec, meta: { x: {} } } }), 'invalid'],
     ['empty view', raw({ v: WIRE_VERSION, c: 'c1', t: 'merge', view: { epoch: 1, members: [] } }), 'invalid'],
+    ['a candidate without settled', raw({ v: WIRE_VERSION, c: 'c1', t: 'commit', epoch: 1, members: [rec], basis: [{ ids: ['a'], epoch: 1 }] }), 'invalid'],
+    ['a candidate listing a member twice', raw({ v: WIRE_VERSION, c: 'c1', t: 'ack', epoch: 1, echo: 0, known: [{ ids: ['a', 'a'], epoch: 1, settled: true }] }), 'invalid'],
+    ['too many candidates', raw({ v: WIRE_VERSION, c: 'c1', t: 'ack', epoch: 1, echo: 0, known: Array.from({ length: 17 }, (_, i) => ({ ids: ['a'], epoch: i, settled: false })) }), 'invalid'],
+    ['a basis that is not a list', raw({ v: WIRE_VERSION, c: 'c1', t: 'merge', view: { epoch: 1, members: [rec], basis: 'all' } }), 'invalid'],
     ['addrs not strings', raw({ v: WIRE_VERSION, c: 'c1', t: 'join', maxEpoch: 1, from: { ...rec, addrs: [1] } }), 'invalid']
   ]
   for (const [label, frame, reason] of bad) {

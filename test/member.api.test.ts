@@ -44,7 +44,11 @@ describe('options are validated with named errors', () => {
     ['masters zero', { cluster: 'x', masters: 0 }, 'masters'],
     ['masters negative', { cluster: 'x', masters: -3 }, 'masters'],
     ['masters fractional', { cluster: 'x', masters: 1.5 }, 'masters'],
-    ['masters string', { cluster: 'x', masters: '2' }, 'masters']
+    ['masters string', { cluster: 'x', masters: '2' }, 'masters'],
+    ['splitBrain', { cluster: 'x', splitBrain: 'minority' }, 'splitBrain'],
+    ['quorum zero', { cluster: 'x', quorum: 0 }, 'quorum'],
+    ['quorum beyond any view', { cluster: 'x', quorum: 5000 }, 'quorum'],
+    ['masters beyond the quorum', { cluster: 'x', quorum: 2, masters: 3 }, 'masters']
   ]
   for (const [label, options, option] of cases) {
     it(`rejects a bad ${label}`, () => {

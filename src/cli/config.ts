@@ -18,10 +18,12 @@ export interface MemberConfig {
   seeds?: string[]
   name?: string
   masters?: number
+  splitBrain?: string
+  quorum?: number
   endpoints?: Record<string, string>
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'endpoints'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'endpoints'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

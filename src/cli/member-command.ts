@@ -18,25 +18,34 @@ then leaves the group gracefully (the successor takes over at once) and exits 0.
 
 Options:
   --cluster <name>      cluster to join (required); letters, digits, . _ -
-  --listen <host:port>  address to listen on (default 127.0.0.1:0, a free port)
+  --listen <host:port>  address to listen on (default 127.0.0.1:0, a free port);
+                        any local address, e.g. the one of a network namespace
   --seed <host:port>    a member to join through; repeat for several. Without
                         seeds, or when none answers, this member founds the group
   --name <name>         name shown in views (default <hostname>-<pid>)
   --masters <N>         how many members are masters: the first N of the view
                         (default 1); each change prints a "master" line
+  --split-brain <p>     allow (default): each side of a partition elects its own
+                        master, and the sides merge when it heals; majority: only
+                        a side holding a strict majority of the last quorate view
+                        has masters (an even split has none). Same on every member
+  --quorum <K>          masters only while the view has at least K members
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
-  --config <file.json>  cluster, listen, seeds, name, masters and endpoints from a
+  --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum
+                        and endpoints from a
                         file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
   --json                one JSON object per line on stdout:
                           {"type":"ready","ts":…,"id":…,"name":…,"listen":[…],"endpoints":{…}}
-                          {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…}
+                          {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…,"quorum":"ok"|"no-majority"|"below-quorum"}
                           {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
                           {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
+                          {"type":"merge","ts":…,"epoch":…,"rejoined":[{"id":…,"name":…}]}
+                          {"type":"split-brain","ts":…,"master":…,"epoch":…,"rank":…,"foreign":…}
                           {"type":"suspect"|"refuted"|"excluded",…}
                           {"type":"left","ts":…}
   -h, --help            show this help
@@ -53,6 +62,8 @@ export async function runMember (args: string[]): Promise<number> {
         seed: { type: 'string', multiple: true },
         name: { type: 'string' },
         masters: { type: 'string' },
+        'split-brain': { type: 'string' },
+        quorum: { type: 'string' },
         endpoint: { type: 'string', multiple: true },
         config: { type: 'string' },
         set: { type: 'string', multiple: true },
@@ -79,12 +90,19 @@ export async function runMember (args: string[]): Promise<number> {
   for (const [service, url] of Object.entries(flagEndpoints)) flagEndpoints[service] = expandTemplate(`endpoints.${service}`, url, vars)
   const masters = values.masters !== undefined ? parseCount('--masters', values.masters) : config.masters
   const name = values.name ?? config.name
+  const splitBrain = values['split-brain'] ?? config.splitBrain
+  if (splitBrain !== undefined && splitBrain !== 'allow' && splitBrain !== 'majority') {
+    throw new UsageError(`--split-brain must be allow or majority, got "${splitBrain}"`)
+  }
+  const quorum = values.quorum !== undefined ? parseCount('--quorum', values.quorum) : config.quorum
   const member = new Member({
     cluster,
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
     seeds: values.seed ?? config.seeds ?? [],
     endpoints: { ...config.endpoints, ...flagEndpoints },
     ...(masters !== undefined ? { masters } : {}),
+    ...(splitBrain !== undefined ? { splitBrain } : {}),
+    ...(quorum !== undefined ? { quorum } : {}),
     ...(name !== undefined ? { name } : {})
   })
   // Lines produced while starting (a founder's first view) wait until "ready" is printed.
@@ -105,9 +123,11 @@ export async function runMember (args: string[]): Promise<number> {
       coordinator: view.id.coordinator,
       members: view.members.map(m => ({ id: m.id, name: m.name })),
       self: member.id,
-      isCoordinator: change.isCoordinator
+      isCoordinator: change.isCoordinator,
+      quorum: change.quorum
     }, `view ${view.id.epoch}: [${names(view)}] coordinator ${view.members[0]?.name}` +
       (change.isCoordinator ? ' — this member coordinates' : '') +
+      (change.quorum !== 'ok' ? ` — no masters (${change.quorum === 'no-majority' ? 'no majority' : 'below quorum'})` : '') +
       (change.joined.length > 0 && change.previous !== undefined ? `; joined ${change.joined.map(m => m.name).join(', ')}` : '') +
       (change.left.length > 0 ? `; gone ${change.left.map(m => m.name).join(', ')}` : ''))
   })
@@ -117,6 +137,10 @@ export async function runMember (args: string[]): Promise<number> {
     c.isMaster ? `now master (rank ${c.rank}, epoch ${c.epoch}, ${c.reason})` : `no longer master (${c.reason})`))
   member.on('suspect', s => out({ type: 'suspect', id: s.id, reason: s.reason }, `suspecting ${nameOf(s.id)} (${s.reason === 'disconnect' ? 'connection closed' : 'silent'})`))
   member.on('refuted', s => out({ type: 'refuted', id: s.id }, `${nameOf(s.id)} is alive after all`))
+  member.on('merge', m => out({ type: 'merge', epoch: m.view.id.epoch, rejoined: m.rejoined.map(r => ({ id: r.id, name: r.name })) },
+    `merge: ${m.rejoined.map(r => r.name).join(', ')} back in view ${m.view.id.epoch}`))
+  member.on('split-brain', d => out({ type: 'split-brain', master: d.master, epoch: d.epoch, rank: d.rank, foreign: d.foreign },
+    `split brain: ${d.master} announces itself master (rank ${d.rank}, epoch ${d.epoch})${d.foreign ? ' in another group' : ''}`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
 
   await member.start()

@@ -1094,6 +1094,12 @@ export class Membership {
     }
     if (theirs.epoch <= view.id.epoch) return
     if (!theirs.members.some(m => m.id === from) || theirs.members.some(m => this.isMe(m))) return
+    // Only our own group can tell us we were left out of it. Another group (the other side of
+    // a healed partition, whose notices may arrive late) is a merge to negotiate, not a verdict.
+    if (!hasMember(view, from)) {
+      if (disjoint(theirs, view)) this.onForeign(theirs, now)
+      return
+    }
     this.onNewerView(from, theirs, now)
   }
 

@@ -39,6 +39,11 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>>
   /** Open the child's stdin, for `command()` (the benchmark agent reads commands there). */
   readonly stdin?: boolean
+  /**
+   * A command prefix that execs the program elsewhere, e.g. `['ip', 'netns', 'exec', ns]`
+   * (testing/netns.ts). It must exec, not fork: signals go to the child's pid.
+   */
+  readonly prefix?: readonly string[]
 }
 
 /** Finds bin/conclave.js from the compiled or the source location of this file. */
@@ -71,7 +76,8 @@ export class MemberProcess {
     const program = [...MEMBER_NODE_FLAGS, ...(opts.script === undefined ? [conclaveBin(), 'member', '--json'] : [opts.script])]
     const args = [...program, '--cluster', opts.cluster, '--name', opts.name,
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
-    this.child = spawn(process.execPath, args, { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
+    const [command, ...prefixArgs] = [...(opts.prefix ?? []), process.execPath]
+    this.child = spawn(command as string, [...prefixArgs, ...args], { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
     this.child.stdin?.on('error', () => {}) // a child that died: its commands are lost, its exit is reported
     live.add(this.child)
     if (!exitHookInstalled) {
