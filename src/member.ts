@@ -146,6 +146,8 @@ interface Watcher {
 /** The longest the core's timer sleeps, whatever its deadlines say. */
 const MAX_SLEEP_MS = 1000
 
+/** How long a discovery greeting's dial may take (see the `probe` flag of a send effect): a connect and handshake take milliseconds. */
+const PROBE_DIAL_TIMEOUT_MS = 300
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
 
 export class Member implements EndpointSource {
@@ -650,10 +652,13 @@ export class Member implements EndpointSource {
     switch (e.type) {
       case 'send':
         // Heartbeats may go as datagrams: repeated every period, so a lost one costs nothing.
-        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected, unreliable: e.msg.t === 'hb' })
+        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected, unreliable: e.msg.t === 'hb', ...(e.probe === true ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {}) })
         break
       case 'dial':
         this.transport.dial({ peer: e.peer, addresses: e.addrs })
+        break
+      case 'hangup':
+        this.transport.disconnect?.(e.peer)
         break
       case 'install': {
         const { joined, left } = diffMembers(e.previous, e.view)

@@ -8,12 +8,14 @@ Usage:
   conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
   conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
   conclave bench <failover|join|cold-start|scale|broadcast|filter|all|report> [flags]
+  conclave chaos [--duration 10m] [--members 5] [--split-brain majority|allow]
   conclave <command> --help
 
 Commands:
   member    run a cluster member and print its view changes
   status    show a cluster's view, endpoints and masters (joins as a client, never a member)
   bench     measure failover, joins, start-up, scale, broadcast and the filter on this machine
+  chaos     kill, hang and partition members on test hosts of their own, then check the events
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -33,8 +35,10 @@ async function main (argv: string[]): Promise<number> {
       return await (await import('./status-command.js')).runStatus(rest)
     case 'bench':
       return await (await import('./bench-command.js')).runBench(rest)
+    case 'chaos':
+      return await (await import('./chaos-command.js')).runChaosCommand(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member, status, bench (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos (see conclave --help)`)
   }
 }
 

@@ -32,13 +32,26 @@ import type { ProtocolMessage, ViewSummary } from './messages.js'
 export type MemberStatus = 'idle' | 'joining' | 'member' | 'leaving' | 'left'
 
 export type Effect =
-  | { readonly type: 'send', readonly to: string, readonly msg: ProtocolMessage, readonly addrs: readonly string[], readonly onlyIfConnected: boolean }
+  /**
+   * `probe`: a discovery greeting to a member removed earlier, which may be across a
+   * partition: if it needs a new connection, the dial gives up soon (its SYN is lost while the
+   * partition lasts) so that the next greeting, half a second later, dials afresh, and a healed
+   * link is found within about that, not after TCP's backed-off SYN retries.
+   */
+  | { readonly type: 'send', readonly to: string, readonly msg: ProtocolMessage, readonly addrs: readonly string[], readonly onlyIfConnected: boolean, readonly probe?: true }
   | { readonly type: 'dial', readonly peer: string, readonly addrs: readonly string[] }
   | { readonly type: 'install', readonly view: View, readonly previous: View | undefined }
   | { readonly type: 'excluded', readonly by: string, readonly previous: View | undefined }
   | { readonly type: 'suspect', readonly peer: string, readonly reason: 'silence' | 'disconnect' }
   | { readonly type: 'refuted', readonly peer: string }
   | { readonly type: 'dead', readonly peer: string }
+  /**
+   * Close the connection to `peer`, a member removed as dead. A connection across a partition
+   * survives it, with its queued frames stuck behind TCP's backed-off retransmissions for
+   * seconds after the heal; a fresh connection (the discovery greeting dials one) gets
+   * through at once.
+   */
+  | { readonly type: 'hangup', readonly peer: string }
   | { readonly type: 'left' }
   | { readonly type: 'drop', readonly reason: string }
 
@@ -668,7 +681,7 @@ export class Membership {
       const hello = this.helloMessage()
       for (const [id, r] of this.removed) {
         if (now - r.at > t.rememberRemovedMs) this.removed.delete(id)
-        else this.sendRaw(id, hello, false)
+        else if (id !== this.me.id) this.out.push({ type: 'send', to: id, msg: hello, addrs: this.known.get(id)?.addrs ?? r.record.addrs, onlyIfConnected: false, probe: true })
       }
     }
   }
@@ -961,7 +974,11 @@ export class Membership {
         this.out.push({ type: 'dial', peer: m.id, addrs: m.addrs })
       }
     }
-    for (const id of [...this.health.keys()]) if (!ids.has(id)) this.health.delete(id)
+    for (const [id, h] of [...this.health]) {
+      if (ids.has(id)) continue
+      if (h.dead && !h.superseded) this.out.push({ type: 'hangup', peer: id })
+      this.health.delete(id)
+    }
     for (const id of [...this.pendingLeaves]) if (!ids.has(id)) this.pendingLeaves.delete(id)
     // A graceful leaver matters while some candidate still counts it; back in a view, it is not leaving.
     const counted = new Set(this.knowledge().flatMap(c => c.ids))

@@ -40,7 +40,7 @@ export interface Timing {
   readonly joinTimeoutMs: number
   /** Resend period for join, leave, proposals and merge requests. @default 200 */
   readonly retryIntervalMs: number
-  /** How often a coordinator re-dials members it removed (to merge after a partition heals). @default 1000 */
+  /** How often a member greets members it removed (to merge after a partition heals). @default 500 */
   readonly discoveryIntervalMs: number
   /** How long removed members are remembered for re-discovery. @default 60000 */
   readonly rememberRemovedMs: number
@@ -55,7 +55,7 @@ export const DEFAULT_TIMING: Timing = Object.freeze({
   leaseMs: 500,
   joinTimeoutMs: 1000,
   retryIntervalMs: 200,
-  discoveryIntervalMs: 1000,
+  discoveryIntervalMs: 500,
   rememberRemovedMs: 60000
 })
 

@@ -34,7 +34,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import { pushable } from 'it-pushable'
 import { createLibp2p } from 'libp2p'
-import type { Transport, TransportHandlers } from './transport.js'
+import type { SendOptions, Transport, TransportHandlers } from './transport.js'
 import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
 import { DialSlots } from './dial-slots.js'
 import type { IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
@@ -326,6 +326,19 @@ class Libp2pTransportImpl implements Libp2pTransport {
     return this.connected.has(peer)
   }
 
+  disconnect (peer: string): void {
+    const node = this.node
+    if (node === undefined || this.stopping !== undefined) return
+    let peerId
+    try { peerId = peerIdFromString(peer) } catch { return }
+    const ch = this.channels.get(peer)
+    if (ch?.stream !== undefined) this.closeChannel(ch, false)
+    // Across a partition a graceful close cannot complete: abort, do not wait for the far side.
+    for (const conn of node.getConnections(peerId)) {
+      try { conn.abort(new Error('member removed')) } catch { /* already closed */ }
+    }
+  }
+
   stats (peer?: string): Libp2pTransportStats {
     const open = { inbound: 0, outbound: 0 }
     let connections = 0
@@ -343,7 +356,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     return { directStreamsOpened: this.streamsOpened, directStreamsAccepted: this.streamsAccepted, openDirectStreams: open, connections, datagrams }
   }
 
-  send (peer: string, frame: Uint8Array, opts: { addresses?: readonly string[], onlyIfConnected?: boolean, unreliable?: boolean } = {}): void {
+  send (peer: string, frame: Uint8Array, opts: SendOptions = {}): void {
     try {
       if (!this.running) { this.drop('not-running'); return }
       if (frame.byteLength > this.maxFrameBytes) { this.drop('outbound-oversize'); return }
@@ -360,7 +373,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       if (ch === undefined) {
         let peerId: PeerId
         try { peerId = peerIdFromString(peer) } catch { this.drop('send-invalid-peer'); return }
-        ch = this.openChannel(peer, peerId, opts.addresses ?? [], true)
+        ch = this.openChannel(peer, peerId, opts.addresses ?? [], true, opts.dialTimeoutMs)
       }
       if (ch.out.readableLength + frame.byteLength > this.maxQueuedBytes) { this.drop('send-queue-full'); return }
       ch.out.push(lp.encode.single(frame))
@@ -412,14 +425,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
    * Registers a channel for `peer` and starts opening its stream (dialling if needed). `urgent`:
    * a frame waits for it, so it goes before dials that only build the mesh.
    */
-  private openChannel (peer: string, peerId: PeerId, addresses: readonly string[], urgent: boolean): Channel {
+  private openChannel (peer: string, peerId: PeerId, addresses: readonly string[], urgent: boolean, dialTimeoutMs = this.dialTimeoutMs): Channel {
     const ch: Channel = { peer, out: pushable(), closed: false }
     this.channels.set(peer, ch)
-    this.runChannel(ch, peerId, addresses, urgent).catch(() => { this.closeChannel(ch, true) })
+    this.runChannel(ch, peerId, addresses, urgent, dialTimeoutMs).catch(() => { this.closeChannel(ch, true) })
     return ch
   }
 
-  private async runChannel (ch: Channel, peerId: PeerId, addresses: readonly string[], urgent: boolean): Promise<void> {
+  private async runChannel (ch: Channel, peerId: PeerId, addresses: readonly string[], urgent: boolean, dialTimeoutMs: number): Promise<void> {
     const node = this.node
     // Yield first: failures below call handlers, which must not run inside send()/dial().
     await Promise.resolve()
@@ -436,7 +449,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       if (ch.closed) return
       // Reuses an existing connection, else dials; the signal bounds dial and protocol
       // negotiation together (with a signal, libp2p does not add its own dialTimeout).
-      stream = await node.dialProtocol(peerId, this.protocol, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+      stream = await node.dialProtocol(peerId, this.protocol, { signal: AbortSignal.timeout(dialTimeoutMs) })
     } catch (err) {
       if (ch.closed) return
       this.closeChannel(ch, true)

@@ -31,6 +31,14 @@ export interface TransportHandlers {
   onDatagram?(peer: string, frame: Uint8Array): void
 }
 
+export interface SendOptions {
+  readonly addresses?: readonly string[]
+  readonly onlyIfConnected?: boolean
+  readonly unreliable?: boolean
+  /** If this send opens a connection, give the dial up after this long (a probe across a possible partition). */
+  readonly dialTimeoutMs?: number
+}
+
 export interface Transport {
   /** This node's peer id (also the member id). Available after `start()`. */
   readonly id: string
@@ -46,10 +54,12 @@ export interface Transport {
    * be lost or overtake earlier frames): for frames that are repeated anyway, like heartbeats.
    * Never throws; failures surface as `onDialFailed`.
    */
-  send(peer: string, frame: Uint8Array, opts?: { addresses?: readonly string[], onlyIfConnected?: boolean, unreliable?: boolean }): void
+  send(peer: string, frame: Uint8Array, opts?: SendOptions): void
   /** Publishes `frame` on the group topic. Never throws. */
   publish(frame: Uint8Array): void
   /** Ensures a connection (and direct stream) to a peer or to a bare address (a seed, `/ip4/…/tcp/…`). */
   dial(target: { peer?: string, addresses: readonly string[] }): void
   isConnected(peer: string): boolean
+  /** Closes every connection to `peer` (a member removed as dead). Optional; never throws. */
+  disconnect?(peer: string): void
 }
