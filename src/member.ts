@@ -712,6 +712,9 @@ export class Member implements EndpointSource {
     }
   }
 
+  /** Whether the installed view may have masters: `'ok'`, or why not (see `ViewChange.quorum`). */
+  get quorum (): 'ok' | NoQuorumReason { return this.core?.quorumProblem ?? 'ok' }
+
   /** Unexpected-master announcements seen so far (policies/dual-master.ts). */
   get splitBrainsDetected (): number { return this.dualMasters.detected }
 

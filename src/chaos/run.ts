@@ -88,7 +88,8 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosRecord> {
     start = Date.now()
     const end = start + opts.durationMs
     while (Date.now() < end && !opts.signal.aborted) {
-      await sleep(between(1000, 4000))
+      // At least 2.5 s between faults: the re-convergence target (2 s) must fit in the window.
+      await sleep(between(2500, 5000))
       if (Date.now() >= end || opts.signal.aborted) break
       const roll = rnd()
       const at = Date.now()

@@ -19,7 +19,7 @@ export const CHAOS_HELP = `Usage: conclave chaos [--duration 10m] [--members 5] 
 
 Runs member processes, each on a test host of its own (a Linux network namespace
 this command creates and removes; needs root and iproute2), for the given time under a
-random schedule of one fault at a time: kill (then a fresh process), hang (SIGSTOP,
+random schedule of one fault at a time, 2.5–5 s apart: kill (then a fresh process), hang (SIGSTOP,
 then SIGCONT) and partition (a random cut, then the heal). Then it checks every
 member's events: intervals with two masters at once, leaderless time after each
 fault, time to agree on one view again after each heal, resume and restart, crashes.

@@ -46,7 +46,7 @@ export type Effect =
   | { readonly type: 'refuted', readonly peer: string }
   | { readonly type: 'dead', readonly peer: string }
   /**
-   * Close the connection to `peer`, a member removed as dead. A connection across a partition
+   * Close the connection to `peer`, a member removed without leaving (judged dead). A connection across a partition
    * survives it, with its queued frames stuck behind TCP's backed-off retransmissions for
    * seconds after the heal; a fresh connection (the discovery greeting dials one) gets
    * through at once.
@@ -976,7 +976,9 @@ export class Membership {
     }
     for (const [id, h] of [...this.health]) {
       if (ids.has(id)) continue
-      if (h.dead && !h.superseded) this.out.push({ type: 'hangup', peer: id })
+      // Removed without leaving: judged dead (by us or by the member that led the change). Its
+      // connection, if it still looks open, may be one across a partition (see 'hangup').
+      if (!h.superseded && !this.pendingLeaves.has(id) && !this.gracefulLeavers.has(id)) this.out.push({ type: 'hangup', peer: id })
       this.health.delete(id)
     }
     for (const id of [...this.pendingLeaves]) if (!ids.has(id)) this.pendingLeaves.delete(id)
@@ -1133,6 +1135,10 @@ export class Membership {
   private excluded (by: string, theirs: ViewSummary, now: number): void {
     const previous = this._view
     this.out.push({ type: 'excluded', by, previous })
+    // Members of our old view that the group's view lacks are gone too: drop their connections.
+    for (const m of previous?.members ?? []) {
+      if (m.id !== this.me.id && !theirs.members.some(t => t.id === m.id) && !this.pendingLeaves.has(m.id)) this.out.push({ type: 'hangup', peer: m.id })
+    }
     this._view = undefined
     this.myRank = -1
     this.leaseCache = undefined

@@ -56,6 +56,8 @@ export class Observer implements EndpointSource {
   private readonly emitter = new EventEmitter()
   private readonly connected = new Set<string>()
   private currentView: View | undefined
+  /** Whether the view we follow may have masters, as its members say (false: a side without quorum). */
+  private viewHasMasters = true
   private timer: NodeJS.Timeout | undefined
   private state: 'new' | 'running' | 'stopped' = 'new'
   /** Counts of dropped input by reason. */
@@ -90,7 +92,7 @@ export class Observer implements EndpointSource {
 
   registry (): RegistrySnapshot { return this.table.snapshot(this.cluster, this.currentView) }
   endpoints (service: string): string[] { return this.table.endpoints(this.currentView, service) }
-  masterEndpoint (service: string): string | undefined { return this.table.masterEndpoint(this.currentView, service) }
+  masterEndpoint (service: string): string | undefined { return this.viewHasMasters ? this.table.masterEndpoint(this.currentView, service) : undefined }
 
   onRegistryChange (listener: () => void): () => void {
     this.emitter.on('registry', listener)
@@ -190,6 +192,7 @@ export class Observer implements EndpointSource {
     // Only a newer view replaces ours: a member resuming from a pause reports an old one.
     if (previous === undefined || summary.epoch > previous.id.epoch) {
       this.currentView = makeView(summary.epoch, summary.members, summary.basis)
+      this.viewHasMasters = d.masters !== false
       changed = true
     }
     if (summary.epoch >= (this.currentView?.id.epoch ?? 0)) {

@@ -10,7 +10,7 @@
  *   { k: 'rec', r: RegistryRecord }          member → member: my record
  *   { k: 'sub' }                             observer → member: subscribe, or renew (every ~1 s)
  *   { k: 'unsub' }                           observer → member
- *   { k: 'snap', epoch, members, recs }      member → observer: my view and the records I hold
+ *   { k: 'snap', epoch, members, basis, masters, recs }  member → observer: my view, whether it may have masters, the records
  *
  * A subscription lapses when not renewed for SUBSCRIPTION_TTL_MS; snapshots go out only over
  * an existing connection, so a vanished observer costs nothing but a map entry until then.
@@ -64,7 +64,10 @@ export class MemberRegistry {
 
   snapshot (): RegistrySnapshot { return this.table.snapshot(this.member.options.cluster, this.member.view) }
   endpoints (service: string): string[] { return this.table.endpoints(this.member.view, service) }
-  masterEndpoint (service: string): string | undefined { return this.table.masterEndpoint(this.member.view, service) }
+  /** Undefined also while the view may not have masters (a minority side under `majority`). */
+  masterEndpoint (service: string): string | undefined {
+    return this.member.quorum === 'ok' ? this.table.masterEndpoint(this.member.view, service) : undefined
+  }
 
   onChange (listener: () => void): () => void {
     this.listeners.add(listener)
@@ -127,6 +130,6 @@ export class MemberRegistry {
   private sendSnapshot (peer: string): void {
     const view = this.member.view
     if (view === undefined) return
-    this.member.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, basis: view.basis, recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
+    this.member.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, basis: view.basis, masters: this.member.quorum === 'ok', recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
   }
 }
