@@ -13,7 +13,7 @@ import { randomInt } from 'node:crypto'
 import { Membership, type Effect } from './core/membership.js'
 import { diffMembers, type View } from './core/view.js'
 import type { NoQuorumReason } from './core/quorum.js'
-import { ANNOUNCE_INTERVAL_MS, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
+import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, type DropReason } from './transport/codec.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
@@ -228,11 +228,19 @@ export class Member implements EndpointSource {
     this.registerService(MASTERSHIP_SERVICE, (from, data) => {
       if (!this.dualMasters.onMessage(from, data)) this.countDrop('mastership-invalid', from)
     })
-    // A master announces itself once a second while it is one; no timer otherwise.
+    // A master announces itself to everyone on promotion, then once a second to connected
+    // peers outside its view (the other side of a healed partition) and every
+    // ANNOUNCE_TO_VIEW_EVERY seconds to its own view (a frame per member costs idle CPU); no
+    // timer while not master.
     this.watchMastership(this.options.masters, c => {
       if (c.isMaster && this.announceTimer === undefined) {
         this.dualMasters.announce(this.connectedPeers)
-        this.announceTimer = setInterval(() => { this.dualMasters.announce(this.connectedPeers) }, ANNOUNCE_INTERVAL_MS)
+        let round = 0
+        this.announceTimer = setInterval(() => {
+          const all = ++round % ANNOUNCE_TO_VIEW_EVERY === 0
+          const view = this.view
+          this.dualMasters.announce(all ? this.connectedPeers : [...this.connectedPeers].filter(p => view === undefined || !view.members.some(m => m.id === p)))
+        }, ANNOUNCE_INTERVAL_MS)
       } else if (!c.isMaster) this.stopAnnouncing()
     })
   }

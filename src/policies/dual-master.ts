@@ -1,6 +1,7 @@
 /**
- * The dual-master detector. Masters announce their mastership (rank and epoch) once a second
- * to every peer they are connected to, and at once to a newly connected peer, which after a
+ * The dual-master detector. Masters announce their mastership (rank and epoch) on promotion to
+ * every peer they are connected to, then once a second to connected peers outside their view
+ * and every ten seconds to their view, and at once to a newly connected peer, which after a
  * partition heals is how the two sides first hear of each other. A member reports a master it
  * did not expect:
  *  - a master of another group (the announcer is not in our view) while our own view may have
@@ -17,8 +18,10 @@ import type { View } from '../core/view.js'
 
 export const MASTERSHIP_SERVICE = 'conclave.mastership'
 
-/** Every this often a master announces itself. */
+/** Every this often a master announces itself to connected peers outside its view. */
 export const ANNOUNCE_INTERVAL_MS = 1000
+/** Every this many announcements it also tells its own view. */
+export const ANNOUNCE_TO_VIEW_EVERY = 10
 /** How long an answer to "are you master now?" may take to count. */
 export const CONFIRM_TIMEOUT_MS = 500
 
