@@ -371,7 +371,7 @@ export class Membership {
       case 'propose': this.onPropose(from, msg, now); break
       case 'ack': this.onAck(from, msg, now); break
       case 'nack': this.onNack(from, msg.epoch, msg.view, now); break
-      case 'commit': this.onCommit(from, msg.epoch, msg.members, basisOf(msg), now); break
+      case 'commit': this.onCommit(from, msg.epoch, msg.members, msg.basis, now); break
       case 'leave': this.onLeave(from, now); break
       case 'hb': this.onHeartbeat(from, msg, now); break
       case 'probe':
@@ -1095,7 +1095,7 @@ export class Membership {
     if (this._status !== 'member' && this._status !== 'leaving') return
     if (theirs.epoch <= this.installedEpoch || (theirs.epoch < this.promised && this.supportPledged(now))) return
     if (theirs.members.some(m => this.isMe(m))) {
-      this.install(makeView(theirs.epoch, theirs.members, basisOf(theirs)), now)
+      this.install(makeView(theirs.epoch, theirs.members, theirs.basis), now)
     } else if (this._status === 'leaving') {
       this.finishLeave()
     } else {
@@ -1288,10 +1288,6 @@ export class Membership {
   }
 }
 
-/** The basis a message carries, if any. */
-function basisOf (m: { readonly basis?: Basis }): Basis | undefined {
-  return m.basis
-}
 
 function disjoint (a: ViewSummary, b: View): boolean {
   const ids = new Set(b.members.map(m => m.id))
