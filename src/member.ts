@@ -218,7 +218,7 @@ export class Member implements EndpointSource {
     this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
     this.dualMasters = new DualMasterDetector({
       view: () => this.view,
-      viewHasMasters: () => this.core?.quorumProblem === undefined,
+      viewHasMasters: () => this.quorum === 'ok',
       masters: this.options.masters,
       rank: () => this.rank,
       send: (peer, data) => { this.sendService(peer, MASTERSHIP_SERVICE, data, { onlyIfConnected: true }) },
@@ -671,8 +671,7 @@ export class Member implements EndpointSource {
       case 'install': {
         const { joined, left } = diffMembers(e.previous, e.view)
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
-        const quorum = this.core?.quorumProblem ?? 'ok'
-        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum })
+        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: this.quorum })
         this.noteMerge(e.view, e.previous, joined)
         break
       }
@@ -745,7 +744,7 @@ export class Member implements EndpointSource {
 
   /** Why a new view changed our rank: an older member failed, left, or something else. */
   private viewReason (view: View, previous: View | undefined): MastershipReason {
-    if (this.core?.quorumProblem !== undefined) return 'no-quorum'
+    if (this.quorum !== 'ok') return 'no-quorum'
     if (previous === undefined) return 'elected'
     const myOldRank = previous.members.findIndex(m => m.id === this.id)
     const gone = previous.members.slice(0, Math.max(0, myOldRank)).filter(m => !view.members.some(n => n.id === m.id))
