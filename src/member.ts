@@ -15,7 +15,7 @@ import { diffMembers, type View } from './core/view.js'
 import type { NoQuorumReason } from './core/quorum.js'
 import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
-import { Codec, type DropReason } from './transport/codec.js'
+import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import { Batcher } from './transport/batcher.js'
@@ -118,6 +118,11 @@ export interface MemberEvents {
    * claims a rank that is not its own.
    */
   'split-brain': [DualMasterDetected]
+  /**
+   * A seed answered the handshake as a member of another cluster (or with another wire
+   * version): this member will not join through it (docs/security.md, cluster isolation).
+   */
+  'seed-rejected': [{ readonly address: string, readonly peer: string, readonly cluster: string, readonly wireVersion: number }]
   /** The member left the group and closed its transport. */
   stopped: []
 }
@@ -182,6 +187,8 @@ export class Member implements EndpointSource {
   private installReason: MastershipReason = 'elected'
   private lastSeedDial = Number.NEGATIVE_INFINITY
   private seedFailures = new Set<string>()
+  /** Seeds that answered as another cluster (reported once each). */
+  private readonly rejectedSeeds = new Set<string>()
   private leftWaiter: (() => void) | undefined
   private stopping: Promise<void> | undefined
   private busy = false
@@ -207,7 +214,14 @@ export class Member implements EndpointSource {
     }
     this.transport = init.transport !== undefined
       ? init.transport(this.options, onDrop)
-      : createLibp2pTransport({ cluster: this.options.cluster, listen: [...this.options.listen], maxFrameBytes: this.options.maxMessageBytes, onDrop })
+      : createLibp2pTransport({
+        cluster: this.options.cluster,
+        listen: [...this.options.listen],
+        maxFrameBytes: this.options.maxMessageBytes,
+        wireVersion: WIRE_VERSION,
+        onDrop,
+        ...(this.options.clusterKey !== undefined ? { psk: this.options.clusterKey.fileBytes() } : {})
+      })
     this.broadcasts = new Batcher(frames => {
       this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
     }, this.options.maxMessageBytes)
@@ -394,6 +408,13 @@ export class Member implements EndpointSource {
         this.feed(now => this.core?.disconnectedFrom(peer, now))
       },
       onDialFailed: (target, _reason) => this.onDialFailed(target),
+      onRejected: (address, peer, theirs) => {
+        this.countDrop(theirs.cluster !== this.options.cluster ? 'seed-foreign-cluster' : 'seed-wire-version', peer)
+        // Seeds are re-dialled every discovery interval while alone: tell the application once.
+        if (!this.rejectedSeeds.has(address)) this.emit('seed-rejected', { address, peer, cluster: theirs.cluster, wireVersion: theirs.wire })
+        this.rejectedSeeds.add(address)
+        this.onDialFailed({ address })
+      },
       onDirect: (peer, frame) => this.onFrame(peer, frame, 'direct'),
       onGroup: (peer, frame) => this.onFrame(peer, frame, 'group'),
       onDatagram: (peer, frame) => this.onFrame(peer, frame, 'datagram')

@@ -9,6 +9,7 @@ import { DEFAULT_TIMING, type Timing } from './core/timing.js'
 import type { Metadata } from './core/member.js'
 import type { SplitBrainPolicy } from './core/quorum.js'
 import { validateEndpoints, type Endpoints } from './registry/endpoints.js'
+import { ClusterKey } from './security/cluster-key.js'
 
 export interface MemberOptions {
   /** Cluster name: members of different clusters never join each other. Letters, digits, `.`, `_`, `-`; 1–64. */
@@ -57,6 +58,14 @@ export interface MemberOptions {
    * @default 1 (none)
    */
   quorum?: number
+  /**
+   * The cluster key (docs/security.md): a `ClusterKey`, or the contents of a key file made by
+   * `conclave keygen` (`ClusterKey.read(path)` reads one). With a key, a process without the
+   * same key cannot complete a connection to this member. Every member, observer and status
+   * client of a cluster uses the same key. Never printed: it shows as its fingerprint.
+   * @default none (any process that reaches the port may join)
+   */
+  clusterKey?: ClusterKey | string | Uint8Array
 }
 
 export interface ResolvedOptions {
@@ -72,6 +81,7 @@ export interface ResolvedOptions {
   readonly endpoints: Endpoints
   readonly splitBrain: SplitBrainPolicy
   readonly quorum: number
+  readonly clusterKey: ClusterKey | undefined
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -113,7 +123,9 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   if (quorum > 1 && masters > quorum) {
     throw new InvalidOptionError('masters', `at most quorum (${quorum}): the smallest view that may have masters has ${quorum} members, and masters(N) would claim more than it holds`, masters)
   }
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum }
+  const keyIn = input.clusterKey
+  const clusterKey = keyIn === undefined || keyIn instanceof ClusterKey ? keyIn : ClusterKey.parse(keyIn, 'clusterKey')
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey }
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {

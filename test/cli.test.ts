@@ -1,7 +1,7 @@
 /** The `conclave` command as a person or a script uses it. */
 import { describe, expect, it } from 'vitest'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { MemberProcess, conclaveBin } from '../src/testing/member-process.js'
@@ -33,7 +33,10 @@ describe('conclave CLI', () => {
     ['--split-brain maybe', ['member', '--cluster', 'x', '--split-brain', 'maybe'], /--split-brain must be allow or majority/],
     ['--quorum 0', ['member', '--cluster', 'x', '--quorum', '0'], /quorum/],
     ['--masters 3 --quorum 2', ['member', '--cluster', 'x', '--masters', '3', '--quorum', '2'], /masters/],
-    ['a missing --config file', ['member', '--config', '/nonexistent/conclave.json'], /--config/]
+    ['a missing --config file', ['member', '--config', '/nonexistent/conclave.json'], /--config/],
+    ['a missing --key-file', ['member', '--cluster', 'x', '--key-file', '/nonexistent/key'], /--key-file.*\/nonexistent\/key \(ENOENT\)/],
+    ['a --key-file that is no key', ['member', '--cluster', 'x', '--key-file', '/etc/hostname'], /--key-file \/etc\/hostname.*conclave keygen/],
+    ['keygen with a stray flag', ['keygen', '--bits', '9'], /bits/]
   ]
   for (const [label, args, pattern] of bad) {
     it(`exits non-zero with a one-line reason on ${label}`, () => {
@@ -79,6 +82,33 @@ describe('conclave CLI', () => {
     expect(a.ready()?.endpoints).toEqual({ http: 'http://127.0.0.1:9090/' })
     expect(b.ready()?.endpoints).toEqual({ http: 'http://127.0.0.2:9191/' })
     await Promise.all([a.stop(), b.stop()])
+  })
+
+  it('keygen writes a key that two members share; the key shows only as its fingerprint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'conclave-key-'))
+    const file = join(dir, 'cluster.key')
+    const made = run('keygen', '--out', file)
+    expect(made.status).toBe(0)
+    const fingerprint = /cluster key ([0-9a-f]{8}) written/.exec(String(made.stderr))?.[1]
+    expect(fingerprint).toBeDefined()
+    const secret = readFileSync(file, 'utf8').split('\n')[2] as string
+    expect(secret).toMatch(/^[0-9a-f]{64}$/)
+    expect(String(made.stdout)).toBe('')
+    expect(run('keygen', '--out', file).status).toBe(2) // never overwrites a key
+    const cluster = `key-${process.pid}`
+    const a = new MemberProcess({ cluster, name: 'a', extraArgs: ['--key-file', file] })
+    await a.waitReady()
+    const b = new MemberProcess({ cluster, name: 'b', seeds: [a.address as string], extraArgs: ['--key-file', file] })
+    try {
+      await b.waitFor(e => e.type === 'view' && (e.members as unknown[]).length === 2, 15_000)
+      expect(a.ready()?.keyFingerprint).toBe(fingerprint)
+      const status = spawnSync(process.execPath, [conclaveBin(), 'status', '--seed', a.address as string, '--key-file', file, '--json'], { encoding: 'utf8', timeout: 20_000 })
+      expect(status.status).toBe(0)
+      expect(JSON.parse(status.stdout).members).toHaveLength(2)
+      for (const text of [JSON.stringify(a.events), JSON.stringify(b.events), a.stderr, b.stderr, status.stdout, status.stderr]) expect(text).not.toContain(secret)
+    } finally {
+      await Promise.all([a.stop(), b.stop()])
+    }
   })
 
   it('--masters 2: the second member of the view prints a master line too', async () => {

@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
 import { createMember } from '../member.js'
+import { ClusterKey } from '../security/cluster-key.js'
 import { wallClockMs } from '../clock.js'
 import { summarize } from './stats.js'
 
@@ -22,11 +23,19 @@ const { values } = parseArgs({
     cluster: { type: 'string' },
     listen: { type: 'string', default: '127.0.0.1:0' },
     seed: { type: 'string', multiple: true, default: [] },
-    name: { type: 'string', default: 'agent' }
+    name: { type: 'string', default: 'agent' },
+    'key-file': { type: 'string' }
   }
 })
 const out = (obj: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ ts: wallClockMs(), ...obj }) + '\n') }
-const member = await createMember({ cluster: values.cluster as string, listen: values.listen as string, seeds: values.seed as string[], name: values.name as string })
+const keyFile = values['key-file']
+const member = await createMember({
+  cluster: values.cluster as string,
+  listen: values.listen as string,
+  seeds: values.seed as string[],
+  name: values.name as string,
+  ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {})
+})
 out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses })
 const printView = (): void => {
   const view = member.view

@@ -47,14 +47,17 @@ export class BenchContext {
     readonly progress: Progress,
     readonly report: ScenarioReport,
     /** Unique per run, so stray processes of another run cannot join. */
-    readonly tag: string
+    readonly tag: string,
+    /** `--key-file`: every member spawned gets it (a keyed cluster's figures). */
+    readonly keyFile?: string
   ) {}
 
   get aborted (): boolean { return this.signal.aborted }
 
   /** Spawns a member process (`conclave member --json`, or `script`), tracked for clean-up. */
   spawn (opts: Omit<SpawnOptions, 'name'> & { name?: string }): MemberProcess {
-    const p = new MemberProcess({ ...opts, name: opts.name ?? `m${++this.serial}` })
+    const extraArgs = [...(opts.extraArgs ?? []), ...(this.keyFile !== undefined ? ['--key-file', this.keyFile] : [])]
+    const p = new MemberProcess({ ...opts, extraArgs, name: opts.name ?? `m${++this.serial}` })
     this.spawned.push(p)
     return p
   }

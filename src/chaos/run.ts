@@ -15,6 +15,8 @@ export interface ChaosOptions {
   readonly splitBrain: 'allow' | 'majority'
   readonly seed: number
   readonly signal: AbortSignal
+  /** A cluster key file every member gets (`--key-file`). */
+  readonly keyFile?: string
   /** Called with each fault as it begins, for progress output. */
   readonly onFault?: (fault: { type: FaultType, detail: string, at: number }) => void
 }
@@ -52,7 +54,7 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosRecord> {
     name: `m${index}${generation > 0 ? `.${generation}` : ''}`,
     listen: `${host.address}:${PORT}`,
     seeds: seeds.filter((_, i) => i !== index),
-    extraArgs: ['--split-brain', opts.splitBrain],
+    extraArgs: ['--split-brain', opts.splitBrain, ...(opts.keyFile !== undefined ? ['--key-file', opts.keyFile] : [])],
     prefix: lab.execPrefix(host)
   })
   const sleep = async (ms: number): Promise<void> => {

@@ -5,6 +5,7 @@
  * what was collected.
  */
 import { parseArgs } from 'node:util'
+import { ClusterKey } from '../security/cluster-key.js'
 import { dirname, join } from 'node:path'
 import cliProgress from 'cli-progress'
 import { SCENARIOS } from '../bench/index.js'
@@ -33,6 +34,7 @@ Flags for every scenario:
   --results <file>      the RESULTS.md to regenerate (default: next to the out-dir,
                         bench/RESULTS.md); "none" to skip
   --max-minutes <m>     stop the run after this long (default 30), keeping the samples
+  --key-file <file>     run every member with this cluster key
   --smoke               tiny counts (what the test suite runs)
 `
 
@@ -48,6 +50,8 @@ export async function runBench (args: string[]): Promise<number> {
   if (!(maxMinutes > 0 && maxMinutes <= 24 * 60)) throw new UsageError(`--max-minutes: expected a number of minutes from 0 to 1440, got "${String(values['max-minutes'])}"`)
   const outDir = String(values['out-dir'] ?? join('bench', 'results'))
   const resultsMd = String(values.results ?? join(dirname(outDir), 'RESULTS.md'))
+  const keyFile = typeof values['key-file'] === 'string' ? values['key-file'] : undefined
+  if (keyFile !== undefined) ClusterKey.read(keyFile) // a bad file fails here, not in every member
 
   const controller = new AbortController()
   let interrupted = false
@@ -60,7 +64,7 @@ export async function runBench (args: string[]): Promise<number> {
     for (const scenario of scenarios) {
       if (controller.signal.aborted) break
       const flags = flagValues(scenario, values, values.smoke === true)
-      failed = !await runOne(scenario, flags, controller.signal, outDir) || failed
+      failed = !await runOne(scenario, flags, controller.signal, outDir, keyFile) || failed
     }
   } finally {
     clearTimeout(deadline)
@@ -83,6 +87,7 @@ function parse (args: string[], scenarioFlags: Record<string, { type: 'string' }
         'out-dir': { type: 'string' },
         results: { type: 'string' },
         'max-minutes': { type: 'string' },
+        'key-file': { type: 'string' },
         smoke: { type: 'boolean', default: false }
       },
       strict: true,
@@ -107,10 +112,10 @@ function flagValues (scenario: Scenario, values: Record<string, string | boolean
 }
 
 /** Runs one scenario; writes its result even when interrupted. Returns false if it failed. */
-async function runOne (scenario: Scenario, flags: Record<string, unknown>, signal: AbortSignal, outDir: string): Promise<boolean> {
+async function runOne (scenario: Scenario, flags: Record<string, unknown>, signal: AbortSignal, outDir: string, keyFile: string | undefined): Promise<boolean> {
   const report: ScenarioReport = { settings: {}, figures: [], samples: {}, charts: [], notes: [] }
   const progress = makeProgress()
-  const ctx = new BenchContext(signal, progress, report, `${process.pid}`)
+  const ctx = new BenchContext(signal, progress, report, `${process.pid}`, keyFile)
   const onAbort = (): void => ctx.killAll()
   signal.addEventListener('abort', onAbort, { once: true })
   const started = Date.now()

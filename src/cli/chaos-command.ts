@@ -6,6 +6,7 @@
  * again after a fault), 130 when interrupted.
  */
 import { parseArgs } from 'node:util'
+import { ClusterKey } from '../security/cluster-key.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { UsageError } from './usage.js'
@@ -31,6 +32,7 @@ Options:
                         partition are expected and not a failure
   --seed <n>            the schedule's random seed (default: from the clock)
   --out <file.json>     where the events and figures go (default chaos-<time>.json)
+  --key-file <file>     run the members with this cluster key
   -h, --help            show this help
 `
 
@@ -45,6 +47,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
         'split-brain': { type: 'string', default: 'majority' },
         seed: { type: 'string' },
         out: { type: 'string' },
+        'key-file': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
       strict: true,
@@ -64,6 +67,8 @@ export async function runChaosCommand (args: string[]): Promise<number> {
   if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new UsageError(`--seed: expected a whole number, got "${values.seed}"`)
   const seed = values.seed !== undefined ? Number(values.seed) : Date.now() % 1_000_000
   const out = values.out ?? `chaos-${new Date().toISOString().replace(/[:.]/g, '-')}.json`
+  const keyFile = values['key-file']
+  if (keyFile !== undefined) ClusterKey.read(keyFile) // a bad file fails here, not in every member
   const why = await netnsUnavailable()
   if (why !== undefined) throw new UsageError(`chaos needs network namespaces: ${why}`)
 
@@ -82,6 +87,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
       splitBrain,
       seed,
       signal: controller.signal,
+      ...(keyFile !== undefined ? { keyFile } : {}),
       onFault: f => {
         if (t0 === 0) t0 = f.at
         process.stdout.write(`  ${((f.at - t0) / 1000).toFixed(1).padStart(7)} s  ${f.detail}\n`)

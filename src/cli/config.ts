@@ -20,10 +20,12 @@ export interface MemberConfig {
   masters?: number
   splitBrain?: string
   quorum?: number
+  /** Path of the cluster key file (never the key itself: a config file is often shared). */
+  keyFile?: string
   endpoints?: Record<string, string>
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'endpoints'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

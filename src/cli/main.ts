@@ -9,6 +9,7 @@ Usage:
   conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
   conclave bench <failover|join|cold-start|scale|broadcast|filter|all|report> [flags]
   conclave chaos [--duration 10m] [--members 5] [--split-brain majority|allow]
+  conclave keygen [--out <file>]
   conclave <command> --help
 
 Commands:
@@ -16,6 +17,7 @@ Commands:
   status    show a cluster's view, endpoints and masters (joins as a client, never a member)
   bench     measure failover, joins, start-up, scale, broadcast and the filter on this machine
   chaos     kill, hang and partition members on test hosts of their own, then check the events
+  keygen    make a cluster key: only processes holding it can connect (--key-file)
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -37,8 +39,10 @@ async function main (argv: string[]): Promise<number> {
       return await (await import('./bench-command.js')).runBench(rest)
     case 'chaos':
       return await (await import('./chaos-command.js')).runChaosCommand(rest)
+    case 'keygen':
+      return (await import('./keygen-command.js')).runKeygen(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos, keygen (see conclave --help)`)
   }
 }
 

@@ -10,6 +10,7 @@ import { UsageError } from './usage.js'
 import { wallClockMs } from '../clock.js'
 import { expandTemplate } from '../registry/endpoints.js'
 import { loadConfig, parseAssignments } from './config.js'
+import { ClusterKey } from '../security/cluster-key.js'
 
 export const MEMBER_HELP = `Usage: conclave member --cluster <name> [options]
 
@@ -30,12 +31,13 @@ Options:
                         a side holding a strict majority of the last quorate view
                         has masters (an even split has none). Same on every member
   --quorum <K>          masters only while the view has at least K members
+  --key-file <file>     the cluster key (made by conclave keygen): only processes
+                        holding the same key can connect to this member
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
-  --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum
-                        and endpoints from a
-                        file; flags override it. Strings may hold {{NAME}} or
+  --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum,
+                        keyFile and endpoints from a file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
@@ -46,6 +48,7 @@ Options:
                           {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
                           {"type":"merge","ts":…,"epoch":…,"rejoined":[{"id":…,"name":…}]}
                           {"type":"split-brain","ts":…,"master":…,"epoch":…,"rank":…,"foreign":…}
+                          {"type":"seed-rejected","ts":…,"address":…,"cluster":…,"wireVersion":…}
                           {"type":"suspect"|"refuted"|"excluded",…}
                           {"type":"left","ts":…}
   -h, --help            show this help
@@ -64,6 +67,7 @@ export async function runMember (args: string[]): Promise<number> {
         masters: { type: 'string' },
         'split-brain': { type: 'string' },
         quorum: { type: 'string' },
+        'key-file': { type: 'string' },
         endpoint: { type: 'string', multiple: true },
         config: { type: 'string' },
         set: { type: 'string', multiple: true },
@@ -95,7 +99,9 @@ export async function runMember (args: string[]): Promise<number> {
     throw new UsageError(`--split-brain must be allow or majority, got "${splitBrain}"`)
   }
   const quorum = values.quorum !== undefined ? parseCount('--quorum', values.quorum) : config.quorum
+  const keyFile = values['key-file'] ?? config.keyFile
   const member = new Member({
+    ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
     cluster,
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
     seeds: values.seed ?? config.seeds ?? [],
@@ -141,11 +147,14 @@ export async function runMember (args: string[]): Promise<number> {
     `merge: ${m.rejoined.map(r => r.name).join(', ')} back in view ${m.view.id.epoch}`))
   member.on('split-brain', d => out({ type: 'split-brain', master: d.master, epoch: d.epoch, rank: d.rank, foreign: d.foreign },
     `split brain: ${d.master} announces itself master (rank ${d.rank}, epoch ${d.epoch})${d.foreign ? ' in another group' : ''}`))
+  member.on('seed-rejected', r => out({ type: 'seed-rejected', address: r.address, cluster: r.cluster, wireVersion: r.wireVersion },
+    `seed ${r.address} is a member of cluster "${r.cluster}" (wire ${r.wireVersion}), not of this one: not joining through it`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
 
   await member.start()
-  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints },
-    `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}`)
+  const key = member.options.clusterKey
+  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints, ...(key !== undefined ? { keyFingerprint: key.fingerprint } : {}) },
+    `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}${key !== undefined ? ` (cluster key ${key.fingerprint})` : ''}`)
   for (const line of held ?? []) process.stdout.write(line)
   held = undefined
 

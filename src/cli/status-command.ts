@@ -8,6 +8,7 @@ import type { RegistrySnapshot } from '../registry/source.js'
 import { discoverClusters } from '../transport/libp2p.js'
 import { toMultiaddr } from '../options.js'
 import { UsageError } from './usage.js'
+import { ClusterKey } from '../security/cluster-key.js'
 
 export const STATUS_HELP = `Usage: conclave status --seed <host:port> [--seed …] [--cluster <name>] [--json] [--watch]
 
@@ -21,6 +22,7 @@ Options:
                        name, id, startedAt, ageMs, endpoints, master, epoch, addrs}], ts}
   --watch              keep printing after every change, until SIGINT or SIGTERM
   --timeout <ms>       how long to wait for a view (default 5000)
+  --key-file <file>    the cluster key, when the cluster has one
   -h, --help           show this help
 `
 
@@ -38,6 +40,7 @@ export async function runStatus (args: string[]): Promise<number> {
         json: { type: 'boolean', default: false },
         watch: { type: 'boolean', default: false },
         timeout: { type: 'string', default: '5000' },
+        'key-file': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false }
       },
       strict: true,
@@ -52,9 +55,10 @@ export async function runStatus (args: string[]): Promise<number> {
   const timeoutMs = Number(values.timeout)
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got "${values.timeout}"`)
   const addresses = seeds.map((s, i) => toMultiaddr(s, `seeds[${i}]`, false))
-  const cluster = values.cluster ?? await findCluster(addresses, timeoutMs)
+  const key = values['key-file'] !== undefined ? ClusterKey.read(values['key-file']) : undefined
+  const cluster = values.cluster ?? await findCluster(addresses, timeoutMs, key)
 
-  const observer = await createObserver({ cluster, seeds, renewIntervalMs: 500 })
+  const observer = await createObserver({ cluster, seeds, renewIntervalMs: 500, ...(key !== undefined ? { clusterKey: key } : {}) })
   try {
     try {
       await observer.waitForView(() => true, { timeoutMs })
@@ -72,14 +76,15 @@ export async function runStatus (args: string[]): Promise<number> {
   }
 }
 
-async function findCluster (addresses: readonly string[], timeoutMs: number): Promise<string> {
+async function findCluster (addresses: readonly string[], timeoutMs: number, key: ClusterKey | undefined): Promise<string> {
   for (const address of addresses) {
     let names: string[]
-    try { names = await discoverClusters(address, timeoutMs) } catch { continue }
+    try { names = await discoverClusters(address, timeoutMs, key?.fileBytes()) } catch { continue }
     if (names.length === 1) return names[0] as string
     if (names.length > 1) throw new UsageError(`${address} serves several clusters (${names.join(', ')}); pick one with --cluster`)
   }
-  throw new Error(`no Conclave member answered at ${addresses.join(', ')} within ${timeoutMs} ms`)
+  throw new Error(`no Conclave member answered at ${addresses.join(', ')} within ${timeoutMs} ms` +
+    (key === undefined ? ' (a cluster with a key answers only with --key-file)' : ' (or it has another key)'))
 }
 
 /** Resolves once every member of the view has sent its record, or after a grace period. */

@@ -12,12 +12,12 @@
  */
 import '../polyfill.js'
 import { EventEmitter } from 'node:events'
-import { Codec } from '../transport/codec.js'
-import { parseViewSummary } from '../transport/codec.js'
+import { Codec, WIRE_VERSION, parseViewSummary } from '../transport/codec.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'
 import type { Transport } from '../transport/transport.js'
 import { makeView, type View } from '../core/view.js'
 import { resolveOptions } from '../options.js'
+import type { ClusterKey } from '../security/cluster-key.js'
 import { InvalidOptionError, NotRunningError, TimeoutError } from '../errors.js'
 import { parseRecord, RegistryTable } from './table.js'
 import { REGISTRY_SERVICE } from './registry.js'
@@ -34,6 +34,8 @@ export interface ObserverOptions {
   renewIntervalMs?: number
   /** Largest frame accepted, in bytes. @default 1048576 */
   maxMessageBytes?: number
+  /** The cluster's key, when it has one (see MemberOptions.clusterKey). */
+  clusterKey?: ClusterKey | string | Uint8Array
 }
 
 export interface ObserverEvents {
@@ -81,6 +83,8 @@ export class Observer implements EndpointSource {
       listen: [...resolved.listen],
       maxFrameBytes: resolved.maxMessageBytes,
       datagrams: false, // an observer sends no heartbeats
+      wireVersion: WIRE_VERSION,
+      ...(resolved.clusterKey !== undefined ? { psk: resolved.clusterKey.fileBytes() } : {}),
       onDrop: reason => { if (!reason.startsWith('send') && !reason.startsWith('publish') && !reason.startsWith('outbound')) this.countDrop(reason, undefined) }
     })
     this.emitter.setMaxListeners(0)

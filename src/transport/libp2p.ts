@@ -8,6 +8,10 @@
  *    breaks), carrying varint-length-prefixed frames; every inbound stream of that protocol is
  *    read and each frame handed to `onDirect`;
  *  - a group channel: gossipsub topic `conclave/<cluster>/v1`, signed (StrictSign);
+ *  - a handshake, `/conclave/handshake/1.0.0` (the one protocol not namespaced by cluster): a
+ *    node that dials a bare address (a seed) tells it its cluster and wire version and reads the
+ *    seed's; on a mismatch both sides close the connection, the seed counts the attempt, and the
+ *    dialler reports `onRejected`, so a member given another cluster's seeds says so at once;
  *  - a datagram channel (datagrams.ts) for frames sent `unreliable` (heartbeats): UDP with a
  *    per-peer key handed over on `/conclave/<cluster>/datagram/1.0.0` when a connection opens;
  *    until a peer's invitation arrives, such frames go on the direct stream.
@@ -27,6 +31,7 @@ import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
+import { preSharedKey } from '@libp2p/pnet'
 import { StrictSign } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
@@ -37,7 +42,7 @@ import { createLibp2p } from 'libp2p'
 import type { SendOptions, Transport, TransportHandlers } from './transport.js'
 import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
 import { DialSlots } from './dial-slots.js'
-import type { IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
 
@@ -50,6 +55,9 @@ import type { Pushable } from 'it-pushable'
  *  - `oversize-group-frame`: a group message larger than `maxFrameBytes`.
  *  - `unsigned-group-frame`: a group message without an author (cannot happen under StrictSign).
  *  - `handler-error`: a `TransportHandlers` callback threw (the input is lost to it).
+ *  - `handshake-foreign-cluster`, `handshake-wire-version`: a node that dialled us named another
+ *    cluster or wire version in the handshake; its connection is closed.
+ *  - `handshake-malformed`: a handshake that was not one (too long, not our JSON); closed too.
  *
  * Outbound (not sent):
  *  - `outbound-oversize`: `send`/`publish` got a frame larger than `maxFrameBytes`.
@@ -74,6 +82,9 @@ export type DropReason =
   | 'send-invalid-peer'
   | 'publish-failed'
   | 'not-running'
+  | 'handshake-foreign-cluster'
+  | 'handshake-wire-version'
+  | 'handshake-malformed'
   | DatagramDropReason
 
 export interface Libp2pTransportInit {
@@ -111,6 +122,16 @@ export interface Libp2pTransportInit {
    * heartbeats, turn it off. @default true
    */
   datagrams?: boolean
+  /**
+   * A swarm key file's bytes (security/cluster-key.ts): every connection is wrapped in libp2p's
+   * private-network protection keyed by it, so nodes without the same key cannot connect.
+   */
+  psk?: Uint8Array
+  /**
+   * The wire version this node speaks, told to (and checked against) the seeds it dials in the
+   * handshake (see `onRejected`). Default 1.
+   */
+  wireVersion?: number
 }
 
 /** Counters for diagnostics and tests (no libp2p types leak out). */
@@ -133,15 +154,20 @@ export interface Libp2pTransport extends Transport {
 }
 
 const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024
+const HANDSHAKE_PROTOCOL = '/conclave/handshake/1.0.0'
+const MAX_HANDSHAKE_BYTES = 256
 const DEFAULT_DIAL_TIMEOUT_MS = 1000
 /** New connections being set up at once (see dial-slots.ts). */
 const CONCURRENT_DIALS = 4
 
 /** Builds the libp2p node; a function so its (inferred) type can name the node below. */
-async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number) {
+async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined) {
   return await createLibp2p({
     start: false,
     addresses: { listen: [...listen] },
+    // The cluster key: a connection whose other end has no key, or another, fails in the noise
+    // handshake (pnet's stream cipher turns its bytes into garbage) and never reaches us.
+    ...(psk !== undefined ? { connectionProtector: preSharedKey({ psk }) } : {}),
     // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
     // idle, and that is fine: whether a peer lives is the membership core's judgement (its
     // heartbeats and probes), not the transport's. So no inactivity timeout (0 disables it),
@@ -216,6 +242,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly dialTimeoutMs: number
   private readonly maxQueuedBytes: number
   private readonly onDropCb: ((reason: DropReason) => void) | undefined
+  private readonly psk: Uint8Array | undefined
+  private readonly cluster: string
+  private readonly wireVersion: number
 
   private node: Node | undefined
   private handlers: TransportHandlers | undefined
@@ -250,6 +279,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.dialTimeoutMs = positive(init.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS, 'dialTimeoutMs')
     this.maxQueuedBytes = positive(init.maxQueuedBytes, Math.max(16 * 1024 * 1024, 4 * this.maxFrameBytes), 'maxQueuedBytes')
     this.onDropCb = init.onDrop
+    this.psk = init.psk
+    this.cluster = init.cluster
+    this.wireVersion = init.wireVersion ?? 1
   }
 
   get id (): string { return this.selfId }
@@ -263,7 +295,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   async start (handlers: TransportHandlers): Promise<void> {
     if (this.node !== undefined || this.stopping !== undefined) throw new Error('transport already started or stopped')
     this.handlers = handlers
-    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs)
+    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs, this.psk)
     this.node = node
     this.selfId = node.peerId.toString()
     try {
@@ -277,6 +309,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
         maxInboundStreams: 16,
         maxOutboundStreams: 16
       })
+      await node.handle(HANDSHAKE_PROTOCOL, this.onHandshakeStream, { maxInboundStreams: 4, maxOutboundStreams: 4 })
       node.services.pubsub.subscribe(this.topic)
       if (this.datagrams !== undefined) {
         await node.handle(this.datagramProtocol, this.onInvitationStream, { maxInboundStreams: 4, maxOutboundStreams: 4 })
@@ -559,6 +592,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
         release()
         if (!this.running) return
         const peer = conn.remotePeer.toString()
+        // In parallel with opening the direct stream (a join waits for no extra round trip).
+        void this.handshake(address, conn)
         // Ensure the direct stream too, as the contract says ("and direct stream").
         const existing = this.channels.get(peer)
         if (peer !== this.selfId && (existing === undefined || this.isBroken(existing))) {
@@ -570,6 +605,52 @@ class Libp2pTransportImpl implements Libp2pTransport {
       } finally {
         release()
         this.dialing.delete(address)
+      }
+    })()
+  }
+
+  // ---- handshake ----
+
+  private handshakeFrame (): Uint8Array {
+    return lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster: this.cluster, wire: this.wireVersion }))).subarray()
+  }
+
+  /** Tells the seed at `address` who we are and checks its answer; a mismatch closes `conn`. */
+  private async handshake (address: string, conn: Connection): Promise<void> {
+    const node = this.node
+    if (node === undefined) return
+    const peer = conn.remotePeer.toString()
+    let theirs: Handshake | undefined
+    try {
+      const stream = await conn.newStream(HANDSHAKE_PROTOCOL, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+      await stream.sink([this.handshakeFrame()])
+      theirs = await readHandshake(stream.source)
+      await stream.close()
+    } catch {
+      // No answer (a stream reset, a slow peer): the direct stream's own negotiation decides.
+      return
+    }
+    if (theirs !== undefined && theirs.cluster === this.cluster && theirs.wire === this.wireVersion) return
+    if (this.stopping !== undefined) return
+    conn.abort(new Error('handshake mismatch'))
+    const ours = theirs ?? { cluster: '?', wire: 0 }
+    this.call(() => { this.handlers?.onRejected?.(address, peer, ours) })
+  }
+
+  private readonly onHandshakeStream = ({ stream, connection }: IncomingStreamData): void => {
+    void (async () => {
+      try {
+        const theirs = await readHandshake(stream.source)
+        await stream.sink([this.handshakeFrame()])
+        await stream.close()
+        if (theirs === undefined) this.drop('handshake-malformed')
+        else if (theirs.cluster !== this.cluster) this.drop('handshake-foreign-cluster')
+        else if (theirs.wire !== this.wireVersion) this.drop('handshake-wire-version')
+        else return
+        // Our answer has left; the dialler closes too, but need not be trusted to.
+        await connection.close({ signal: AbortSignal.timeout(this.dialTimeoutMs) }).catch(() => { connection.abort(new Error('handshake mismatch')) })
+      } catch (err) {
+        stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
     })()
   }
@@ -696,6 +777,23 @@ function positive (value: number | undefined, fallback: number, name: string): n
   return value
 }
 
+interface Handshake { readonly cluster: string, readonly wire: number }
+
+/** Reads one handshake frame; undefined when it is not one (too long, not our JSON, absent). */
+async function readHandshake (source: Stream['source']): Promise<Handshake | undefined> {
+  try {
+    for await (const chunk of lp.decode(source, { maxDataLength: MAX_HANDSHAKE_BYTES })) {
+      const v: unknown = JSON.parse(new TextDecoder().decode(chunk.subarray()))
+      if (typeof v !== 'object' || v === null) return undefined
+      const { cluster, wire } = v as Record<string, unknown>
+      return typeof cluster === 'string' && cluster.length <= 64 && typeof wire === 'number' && Number.isSafeInteger(wire) ? { cluster, wire } : undefined
+    }
+  } catch {
+    // malformed: too long, bad JSON, a broken stream
+  }
+  return undefined
+}
+
 /** A view of `source` whose `return()` does not end the underlying iterator. */
 function keepOpenOnReturn<T> (source: AsyncIterable<T>): AsyncIterable<T> {
   return {
@@ -733,9 +831,10 @@ const DIRECT_PROTOCOL = /^\/conclave\/([^/]+)\/direct\/1\.0\.0$/
  * dials it with a throwaway node and reads the direct protocols its identify lists. Rejects
  * when the address does not answer, or identify does not complete, within `timeoutMs`.
  */
-export async function discoverClusters (address: string, timeoutMs = 3000): Promise<string[]> {
+export async function discoverClusters (address: string, timeoutMs = 3000, psk?: Uint8Array): Promise<string[]> {
   const node = await createLibp2p({
     addresses: { listen: [] },
+    ...(psk !== undefined ? { connectionProtector: preSharedKey({ psk }) } : {}),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],

@@ -29,6 +29,11 @@ export interface TransportHandlers {
    * datagrams delivers such frames through `onDirect`.
    */
   onDatagram?(peer: string, frame: Uint8Array): void
+  /**
+   * A seed we dialled at `address` answered the handshake as a member of another cluster, or
+   * speaking another wire version; the connection is closed (the dial also fails). Optional.
+   */
+  onRejected?(address: string, peer: string, theirs: { readonly cluster: string, readonly wire: number }): void
 }
 
 export interface SendOptions {
