@@ -16,6 +16,7 @@ import type { NoQuorumReason } from './core/quorum.js'
 import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
+import { peerLimits, type PeerLimits } from './security/rate-limit.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import { Batcher } from './transport/batcher.js'
@@ -189,6 +190,9 @@ export class Member implements EndpointSource {
   private seedFailures = new Set<string>()
   /** Seeds that answered as another cluster (reported once each). */
   private readonly rejectedSeeds = new Set<string>()
+  /** Ids of the installed view's members: whose frames count as a member's (rate limits). */
+  private viewIds = new Set<string>()
+  private readonly limits: PeerLimits
   private leftWaiter: (() => void) | undefined
   private stopping: Promise<void> | undefined
   private busy = false
@@ -206,6 +210,7 @@ export class Member implements EndpointSource {
     this.clock = init.clock ?? (() => performance.now())
     this.incarnation = init.incarnation ?? Date.now()
     this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
+    this.limits = peerLimits(this.options.timing.retryIntervalMs)
     // The transport reports both dropped input and frames it could not send; only input counts
     // as dropped (an unsent heartbeat to a peer not yet connected is routine).
     const onDrop = (reason: string): void => {
@@ -620,9 +625,15 @@ export class Member implements EndpointSource {
 
   private onFrame (peer: string, frame: Uint8Array, channel: 'direct' | 'group' | 'datagram'): void {
     if (this.state !== 'running' && this.state !== 'stopping') return
+    const now = this.clock()
+    const member = this.viewIds.has(peer)
+    // A peer outside the view is limited before its bytes cost a decode (security/rate-limit.ts).
+    if (!member && !this.limits.outsider.take(peer, now)) { this.countDrop('rate-limited-outsider', peer); return }
     const decoded = this.codec.decode(frame)
     if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
     const msg = decoded.msg
+    if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.countDrop('rate-limited-join', peer); return }
+    if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.countDrop('rate-limited-member', peer); return }
     // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
     if (channel === 'datagram') {
       if (msg.t === 'hb') this.feed(now => this.core?.receive(peer, msg, now))
@@ -690,13 +701,16 @@ export class Member implements EndpointSource {
         this.transport.disconnect?.(e.peer)
         break
       case 'install': {
+        this.viewIds = new Set(e.view.members.map(m => m.id))
         const { joined, left } = diffMembers(e.previous, e.view)
+        for (const m of left) this.limits.members.forget(m.id)
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
         this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: this.quorum })
         this.noteMerge(e.view, e.previous, joined)
         break
       }
       case 'excluded':
+        this.viewIds = new Set()
         this.emit('excluded', { by: e.by, previous: e.previous })
         break
       case 'suspect':

@@ -5,11 +5,10 @@
  * invariant broke (two masters at once under `majority`, a crash, members that never agreed
  * again after a fault), 130 when interrupted.
  */
-import { parseArgs } from 'node:util'
 import { ClusterKey } from '../security/cluster-key.js'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { UsageError } from './usage.js'
+import { UsageError, interruptible, parseCommandLine, wholeNumber } from './usage.js'
 import { runChaos } from '../chaos/run.js'
 import { analyze, type ChaosFigures, type FaultType } from '../chaos/analyze.js'
 import { netnsUnavailable } from '../testing/netns.js'
@@ -37,31 +36,18 @@ Options:
 `
 
 export async function runChaosCommand (args: string[]): Promise<number> {
-  let values
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        duration: { type: 'string', default: '10m' },
-        members: { type: 'string', default: '5' },
-        'split-brain': { type: 'string', default: 'majority' },
-        seed: { type: 'string' },
-        out: { type: 'string' },
-        'key-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }))
-  } catch (err) {
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  const values = parseCommandLine(args, {
+    duration: { type: 'string', default: '10m' },
+    members: { type: 'string', default: '5' },
+    'split-brain': { type: 'string', default: 'majority' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    'key-file': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false }
+  })
   if (values.help === true) { process.stdout.write(CHAOS_HELP); return 0 }
   const durationMs = parseDuration(values.duration)
-  if (!/^\d+$/.test(values.members) || Number(values.members) < 3 || Number(values.members) > 9) {
-    throw new UsageError(`--members: expected a whole number from 3 to 9, got "${values.members}"`)
-  }
-  const members = Number(values.members)
+  const members = wholeNumber('members', values.members, 3, 9)
   const splitBrain = values['split-brain']
   if (splitBrain !== 'majority' && splitBrain !== 'allow') throw new UsageError(`--split-brain must be majority or allow, got "${splitBrain}"`)
   if (values.seed !== undefined && !/^\d+$/.test(values.seed)) throw new UsageError(`--seed: expected a whole number, got "${values.seed}"`)
@@ -72,11 +58,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
   const why = await netnsUnavailable()
   if (why !== undefined) throw new UsageError(`chaos needs network namespaces: ${why}`)
 
-  const controller = new AbortController()
-  let interrupted = false
-  const onSignal = (): void => { interrupted = true; controller.abort() }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const run = interruptible()
   const host = machine()
   process.stdout.write(`chaos: ${members} members, ${splitBrain}, ${Math.round(durationMs / 1000)} s, seed ${seed}; ${describeMachine(host)}\n`)
   let t0 = 0
@@ -86,7 +68,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
       durationMs,
       splitBrain,
       seed,
-      signal: controller.signal,
+      signal: run.signal,
       ...(keyFile !== undefined ? { keyFile } : {}),
       onFault: f => {
         if (t0 === 0) t0 = f.at
@@ -96,12 +78,11 @@ export async function runChaosCommand (args: string[]): Promise<number> {
     const figures = analyze(record.logs, record.faults, record.start, record.end)
     const broken = verdict(figures, splitBrain)
     mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, JSON.stringify({ settings: { members, durationMs, splitBrain, seed }, machine: host, interrupted, figures, faults: record.faults, logs: record.logs }, null, 1))
+    writeFileSync(out, JSON.stringify({ settings: { members, durationMs, splitBrain, seed }, machine: host, interrupted: run.interrupted(), figures, faults: record.faults, logs: record.logs }, null, 1))
     process.stdout.write(report(figures, splitBrain) + `\nverdict: ${broken.length === 0 ? 'PASS' : `FAIL — ${broken.join('; ')}`}\nevents: ${out}\n`)
-    return interrupted ? 130 : broken.length === 0 ? 0 : 1
+    return run.interrupted() ? 130 : broken.length === 0 ? 0 : 1
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    run.dispose()
   }
 }
 

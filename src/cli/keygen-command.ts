@@ -2,9 +2,8 @@
  * `conclave keygen`: writes a new cluster key (security/cluster-key.ts) to a file readable by
  * its owner only, or to stdout, and prints its fingerprint (never the key) on stderr.
  */
-import { parseArgs } from 'node:util'
 import { ClusterKey } from '../security/cluster-key.js'
-import { UsageError } from './usage.js'
+import { UsageError, parseCommandLine } from './usage.js'
 
 export const KEYGEN_HELP = `Usage: conclave keygen [--out <file>]
 
@@ -18,17 +17,7 @@ Options:
 `
 
 export function runKeygen (args: string[]): number {
-  let values
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } },
-      strict: true,
-      allowPositionals: false
-    }))
-  } catch (err) {
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  const values = parseCommandLine(args, { out: { type: 'string' }, help: { type: 'boolean', short: 'h', default: false } })
   if (values.help === true) { process.stdout.write(KEYGEN_HELP); return 0 }
   const key = ClusterKey.generate()
   if (values.out === undefined) {

@@ -10,6 +10,7 @@ Usage:
   conclave bench <failover|join|cold-start|scale|broadcast|filter|all|report> [flags]
   conclave chaos [--duration 10m] [--members 5] [--split-brain majority|allow]
   conclave keygen [--out <file>]
+  conclave fuzz [--frames 100000]
   conclave <command> --help
 
 Commands:
@@ -18,6 +19,7 @@ Commands:
   bench     measure failover, joins, start-up, scale, broadcast and the filter on this machine
   chaos     kill, hang and partition members on test hosts of their own, then check the events
   keygen    make a cluster key: only processes holding it can connect (--key-file)
+  fuzz      send hostile frames at a cluster of three on 127.0.0.1; check nothing crashed or changed
 `
 
 async function main (argv: string[]): Promise<number> {
@@ -39,10 +41,12 @@ async function main (argv: string[]): Promise<number> {
       return await (await import('./bench-command.js')).runBench(rest)
     case 'chaos':
       return await (await import('./chaos-command.js')).runChaosCommand(rest)
+    case 'fuzz':
+      return await (await import('./fuzz-command.js')).runFuzzCommand(rest)
     case 'keygen':
       return (await import('./keygen-command.js')).runKeygen(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos, keygen (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos, keygen, fuzz (see conclave --help)`)
   }
 }
 

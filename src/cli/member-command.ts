@@ -3,10 +3,9 @@
  * With `--json`, prints one JSON object per line (each with `type` and `ts`, Unix ms) for
  * scripts and benchmarks; without it, readable lines for people.
  */
-import { parseArgs } from 'node:util'
 import { Member } from '../member.js'
 import type { View } from '../core/view.js'
-import { UsageError } from './usage.js'
+import { UsageError, parseCommandLine } from './usage.js'
 import { wallClockMs } from '../clock.js'
 import { expandTemplate } from '../registry/endpoints.js'
 import { loadConfig, parseAssignments } from './config.js'
@@ -33,6 +32,7 @@ Options:
   --quorum <K>          masters only while the view has at least K members
   --key-file <file>     the cluster key (made by conclave keygen): only processes
                         holding the same key can connect to this member
+  --max-message-bytes <n>  largest frame accepted or sent (default 1048576)
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
@@ -50,37 +50,27 @@ Options:
                           {"type":"split-brain","ts":…,"master":…,"epoch":…,"rank":…,"foreign":…}
                           {"type":"seed-rejected","ts":…,"address":…,"cluster":…,"wireVersion":…}
                           {"type":"suspect"|"refuted"|"excluded",…}
-                          {"type":"left","ts":…}
+                          {"type":"left","ts":…,"dropped":{reason:count,…}}
   -h, --help            show this help
 `
 
 export async function runMember (args: string[]): Promise<number> {
-  let values
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        cluster: { type: 'string' },
-        listen: { type: 'string' },
-        seed: { type: 'string', multiple: true },
-        name: { type: 'string' },
-        masters: { type: 'string' },
-        'split-brain': { type: 'string' },
-        quorum: { type: 'string' },
-        'key-file': { type: 'string' },
-        endpoint: { type: 'string', multiple: true },
-        config: { type: 'string' },
-        set: { type: 'string', multiple: true },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }))
-  } catch (err) {
-    // parseArgs' messages may span lines; a bad command line gets one line
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  const values = parseCommandLine(args, {
+    cluster: { type: 'string' },
+    listen: { type: 'string' },
+    seed: { type: 'string', multiple: true },
+    name: { type: 'string' },
+    masters: { type: 'string' },
+    'split-brain': { type: 'string' },
+    quorum: { type: 'string' },
+    'key-file': { type: 'string' },
+    'max-message-bytes': { type: 'string' },
+    endpoint: { type: 'string', multiple: true },
+    config: { type: 'string' },
+    set: { type: 'string', multiple: true },
+    json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false }
+  })
   if (values.help === true) {
     process.stdout.write(MEMBER_HELP)
     return 0
@@ -100,7 +90,9 @@ export async function runMember (args: string[]): Promise<number> {
   }
   const quorum = values.quorum !== undefined ? parseCount('--quorum', values.quorum) : config.quorum
   const keyFile = values['key-file'] ?? config.keyFile
+  const maxMessageBytes = values['max-message-bytes'] !== undefined ? parseCount('--max-message-bytes', values['max-message-bytes']) : undefined
   const member = new Member({
+    ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
     cluster,
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
@@ -168,7 +160,8 @@ export async function runMember (args: string[]): Promise<number> {
     process.on('SIGINT', onSignal)
   })
   await member.stop()
-  out({ type: 'left' }, 'left the group')
+  const drops = Object.entries(member.dropped)
+  out({ type: 'left', dropped: member.dropped }, 'left the group' + (drops.length > 0 ? `; dropped input: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}` : ''))
   return 0
 }
 

@@ -2,12 +2,11 @@
  * `conclave status`: joins a cluster as an observer (never a member), prints its view as a
  * table (or one JSON object) and exits; `--watch` prints again after every change.
  */
-import { parseArgs } from 'node:util'
 import { createObserver, type Observer } from '../registry/observer.js'
 import type { RegistrySnapshot } from '../registry/source.js'
 import { discoverClusters } from '../transport/libp2p.js'
 import { toMultiaddr } from '../options.js'
-import { UsageError } from './usage.js'
+import { UsageError, parseCommandLine } from './usage.js'
 import { ClusterKey } from '../security/cluster-key.js'
 
 export const STATUS_HELP = `Usage: conclave status --seed <host:port> [--seed …] [--cluster <name>] [--json] [--watch]
@@ -30,25 +29,15 @@ Options:
 const RECORD_GRACE_MS = 1000
 
 export async function runStatus (args: string[]): Promise<number> {
-  let values
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: {
-        seed: { type: 'string', multiple: true },
-        cluster: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        watch: { type: 'boolean', default: false },
-        timeout: { type: 'string', default: '5000' },
-        'key-file': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }))
-  } catch (err) {
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  const values = parseCommandLine(args, {
+    seed: { type: 'string', multiple: true },
+    cluster: { type: 'string' },
+    json: { type: 'boolean', default: false },
+    watch: { type: 'boolean', default: false },
+    timeout: { type: 'string', default: '5000' },
+    'key-file': { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false }
+  })
   if (values.help === true) { process.stdout.write(STATUS_HELP); return 0 }
   const seeds = values.seed ?? []
   if (seeds.length === 0) throw new UsageError('--seed <host:port> is required (see conclave status --help)')

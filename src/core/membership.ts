@@ -114,6 +114,14 @@ interface Proposal {
 }
 
 const NEVER = Number.NEGATIVE_INFINITY
+/**
+ * How far above our installed epoch a peer outside our view may name an epoch. Epochs only
+ * grow, and every proposal goes above the highest seen: one unchecked claim near 2^53 from a
+ * stranger would leave no epoch to propose. Two groups that merge are never 2^31 views apart.
+ */
+export const EPOCH_WINDOW = 2 ** 31
+/** Promises remembered (see `promises`): far more than the epochs a member promises between two installs. */
+const MAX_PROMISES_KEPT = 32
 
 export class Membership {
   private readonly timing: Timing
@@ -143,6 +151,11 @@ export class Membership {
   private promisedAt = NEVER
   /** Our rank (index) in the view we promised. */
   private promisedRank = 0
+  /**
+   * Our recent promises, by epoch: proposer and member ids. A commit from outside our view is
+   * installed only if it is one of them (identity: nobody can hand us a view we never agreed).
+   */
+  private readonly promises = new Map<number, { readonly proposer: string, readonly ids: string }>()
   /** Highest epoch this member ever installed; kept across exclusion, so views never go back. */
   private installedEpoch = 0
   /** Highest epoch seen anywhere; new proposals go above it. */
@@ -353,6 +366,21 @@ export class Membership {
     return this.flush()
   }
 
+  /**
+   * A message from outside our view whose epochs lie within EPOCH_WINDOW of ours; a joiner's
+   * `maxEpoch` claim beyond it is ignored (it may still join), anything else is refused.
+   */
+  private withinEpochWindow (msg: ProtocolMessage): ProtocolMessage | undefined {
+    const limit = this.installedEpoch + EPOCH_WINDOW
+    if ('epoch' in msg && msg.epoch > limit) return undefined
+    if ('view' in msg && msg.view !== undefined && msg.view.epoch > limit) return undefined
+    if ('maxEpoch' in msg && msg.maxEpoch > limit) {
+      this.out.push({ type: 'drop', reason: 'epoch-claim-ignored' })
+      return { ...msg, maxEpoch: this.installedEpoch }
+    }
+    return msg
+  }
+
   /** The shell tried every seed at least once and none answered. */
   seedsUnreachable (now: number): Effect[] {
     this.seedsExhausted = true
@@ -360,8 +388,14 @@ export class Membership {
     return this.flush()
   }
 
-  receive (from: string, msg: ProtocolMessage, now: number): Effect[] {
-    if (this._status === 'idle' || this._status === 'left') return this.dropped('not-running')
+  receive (from: string, input: ProtocolMessage, now: number): Effect[] {
+    if (this._status === 'idle' || this._status === 'left') { this.dropped('not-running'); return this.flush() }
+    let msg = input
+    if ((this._status === 'member' || this._status === 'leaving') && !hasMember(this._view, from)) {
+      const bounded = this.withinEpochWindow(msg)
+      if (bounded === undefined) { this.dropped('epoch-out-of-range'); return this.flush() }
+      msg = bounded
+    }
     const h = this.health.get(from)
     if (h !== undefined) this.heardFrom(from, h, now)
     switch (msg.t) {
@@ -903,6 +937,15 @@ export class Membership {
       this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summary(view) }, false)
       return
     }
+    // A merge proposer is in the view it proposes (only a leaving coordinator proposes one
+    // without itself, and it is one of ours); a proposal from outside that leaves its author
+    // out is a claim about others that is not its to make. (It may not drop members of ours
+    // either, but whom it may drop cannot be told here: only monitors judge members dead.)
+    if (view !== undefined && this._status !== 'joining' && !hasMember(view, from) && !msg.members.some(m => m.id === from)) {
+      this.dropped('stranger-proposal')
+      this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summary(view) }, false)
+      return
+    }
     const duplicate = msg.epoch === this.promised && this.promisedProposer === from
     if (!duplicate && (msg.epoch <= installed || msg.epoch <= this.promised || (this.supportPledged(now) && this.promisedProposer !== from))) {
       this.sendRaw(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: this.summaryOrUndefined() }, false)
@@ -921,6 +964,8 @@ export class Membership {
     this.promised = epoch
     this.promisedAt = now
     this.promisedProposer = proposer
+    this.promises.set(epoch, { proposer, ids: idKey(members) })
+    if (this.promises.size > MAX_PROMISES_KEPT) this.promises.delete(this.promises.keys().next().value as number)
     this.promisedRank = Math.max(0, makeView(epoch, members).members.findIndex(m => m.id === this.me.id))
     // Another proposer may install this view without us hearing of it: it counts (quorum.ts).
     if (proposer !== this.me.id) this.promisedViews.push(pending(members.map(m => m.id), epoch))
@@ -933,15 +978,23 @@ export class Membership {
 
   private onCommit (from: string, epoch: number, members: readonly MemberRecord[], basis: Basis | undefined, now: number): void {
     if (epoch <= this.installedEpoch || (epoch < this.promised && this.supportPledged(now))) return
-    this.maxEpoch = Math.max(this.maxEpoch, epoch)
     if (members.some(m => this.isMe(m))) {
+      // A commit is the proposer's word that every member acked: ours too. So it is installed
+      // when it is what we promised (to that proposer, or the same members — a resend), or
+      // when a member of our own group passes on a view it installed (as a hello would).
+      const promised = this.promises.get(epoch)
+      const ours = promised !== undefined && (promised.proposer === from || promised.ids === idKey(members))
+      if (!ours && !hasMember(this._view, from)) { this.dropped('unpromised-commit'); return }
+      this.maxEpoch = Math.max(this.maxEpoch, epoch)
       if (this._status === 'joining' || this._status === 'member' || this._status === 'leaving') {
         this.install(makeView(epoch, members, basis), now)
       }
       return
     }
+    if (!hasMember(this._view, from)) { this.dropped('foreign-exclusion'); return }
+    this.maxEpoch = Math.max(this.maxEpoch, epoch)
     if (this._status === 'leaving') { this.finishLeave(); return }
-    if (this._status === 'member' && hasMember(this._view, from)) this.excluded(from, { epoch, members }, now)
+    if (this._status === 'member') this.excluded(from, { epoch, members }, now)
   }
 
   private install (view: View, now: number): void {
@@ -1276,9 +1329,9 @@ export class Membership {
     this.out.push({ type: 'send', to, msg, addrs, onlyIfConnected })
   }
 
-  private dropped (reason: string): Effect[] {
+  /** Counts dropped input (an effect among the others of this input; nothing is flushed here). */
+  private dropped (reason: string): void {
     this.out.push({ type: 'drop', reason })
-    return this.flush()
   }
 
   private flush (): Effect[] {
@@ -1288,6 +1341,11 @@ export class Membership {
   }
 }
 
+
+/** The member ids of a list of records, as one comparable key. */
+function idKey (members: readonly MemberRecord[]): string {
+  return members.map(m => m.id).sort().join(' ')
+}
 
 function disjoint (a: ViewSummary, b: View): boolean {
   const ids = new Set(b.members.map(m => m.id))

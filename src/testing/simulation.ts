@@ -48,6 +48,8 @@ export interface SimNode {
   overdue: number | undefined
   /** How many times this node's timer fired (its wake-ups, which cost CPU in a real process). */
   timerFires: number
+  /** Input the core dropped, by reason. */
+  readonly drops: Record<string, number>
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
@@ -95,7 +97,7 @@ export class Simulation {
       ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {}),
       ...((opts.quorum ?? this.quorum) !== undefined ? { quorum: opts.quorum ?? this.quorum } : {})
     })
-    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0 }
+    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0, drops: {} }
     this.nodes.set(id, node)
     this.apply(node, core.start(this.now))
     let pending = seeds.length
@@ -153,6 +155,15 @@ export class Simulation {
   }
 
   heal (): void { this.blocked = undefined }
+
+  /**
+   * Hands node `to` a message as if `from` had sent it over an authenticated connection: a peer
+   * outside the simulation (a stranger, a fuzzer) or one of the nodes. Replies to a peer that is
+   * not a node go nowhere.
+   */
+  inject (from: string, to: string, msg: ProtocolMessage): void {
+    this.after(this.oneWay(), () => this.toNode(to, n => n.core.receive(from, msg, this.now)))
+  }
 
   runFor (ms: number): void { this.runUntil(this.now + ms) }
 
@@ -329,6 +340,7 @@ export class Simulation {
         case 'send': this.deliver(node.id, e.to, e.msg, e.onlyIfConnected); break
         case 'dial': this.connect(node.id, e.peer); break
         case 'install': node.installs.push({ at: this.now, view: e.view }); break
+        case 'drop': node.drops[e.reason] = (node.drops[e.reason] ?? 0) + 1; break
         case 'left': {
           node.left = true
           node.state = 'stopped'

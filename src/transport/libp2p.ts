@@ -260,6 +260,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private streamsOpened = 0
   private streamsAccepted = 0
   private readonly dialSlots = new DialSlots(CONCURRENT_DIALS)
+  /** Connections that failed our handshake, cut off if the far side does not hang up. */
+  private readonly handshakeTimers = new Set<NodeJS.Timeout>()
 
   constructor (init: Libp2pTransportInit) {
     if (typeof init.cluster !== 'string' || !/^[^\s/]+$/.test(init.cluster)) {
@@ -337,6 +339,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
     if (this.stopping !== undefined) return this.stopping
     this.running = false
     this.dialSlots.drain()
+    for (const t of this.handshakeTimers) clearTimeout(t)
+    this.handshakeTimers.clear()
     this.stopping = (async () => {
       for (const ch of this.channels.values()) this.closeChannel(ch, false)
       this.channels.clear()
@@ -630,11 +634,12 @@ class Libp2pTransportImpl implements Libp2pTransport {
       // No answer (a stream reset, a slow peer): the direct stream's own negotiation decides.
       return
     }
-    if (theirs !== undefined && theirs.cluster === this.cluster && theirs.wire === this.wireVersion) return
+    // No answer we can read (the connection went away meanwhile): nothing learned.
+    if (theirs === undefined || (theirs.cluster === this.cluster && theirs.wire === this.wireVersion)) return
     if (this.stopping !== undefined) return
     conn.abort(new Error('handshake mismatch'))
-    const ours = theirs ?? { cluster: '?', wire: 0 }
-    this.call(() => { this.handlers?.onRejected?.(address, peer, ours) })
+    const answer = theirs
+    this.call(() => { this.handlers?.onRejected?.(address, peer, answer) })
   }
 
   private readonly onHandshakeStream = ({ stream, connection }: IncomingStreamData): void => {
@@ -647,8 +652,12 @@ class Libp2pTransportImpl implements Libp2pTransport {
         else if (theirs.cluster !== this.cluster) this.drop('handshake-foreign-cluster')
         else if (theirs.wire !== this.wireVersion) this.drop('handshake-wire-version')
         else return
-        // Our answer has left; the dialler closes too, but need not be trusted to.
-        await connection.close({ signal: AbortSignal.timeout(this.dialTimeoutMs) }).catch(() => { connection.abort(new Error('handshake mismatch')) })
+        // The dialler closes once it has read our answer; one that does not is cut off later.
+        const timer = setTimeout(() => {
+          this.handshakeTimers.delete(timer)
+          if (connection.status === 'open') connection.abort(new Error('handshake mismatch'))
+        }, this.dialTimeoutMs)
+        this.handshakeTimers.add(timer)
       } catch (err) {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
