@@ -26,7 +26,9 @@ describe('live fuzz', () => {
     expect(record.viewChanges).toBe(0)
     expect(fuzzVerdict(record)).toEqual([])
     expect(record.framesTotal).toBe(6000)
-    for (const reason of ['malformed', 'foreign-cluster', 'unknown-version', 'invalid', 'oversize-frame', 'rate-limited-outsider']) {
+    // Every layer refused something: framing, decoding, the envelope, the schema, the limits,
+    // and the identity checks of the core (claims about the members it learned from a hello).
+    for (const reason of ['malformed', 'foreign-cluster', 'unknown-version', 'invalid', 'oversize-frame', 'rate-limited-outsider', 'spoofed-hello', 'spoofed-join']) {
       expect(record.dropped[reason], reason).toBeGreaterThan(0)
     }
   }, 90_000)

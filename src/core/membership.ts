@@ -115,7 +115,7 @@ interface Proposal {
 
 const NEVER = Number.NEGATIVE_INFINITY
 /**
- * How far above our installed epoch a peer outside our view may name an epoch. Epochs only
+ * How far above our installed epoch a peer may name an epoch. Epochs only
  * grow, and every proposal goes above the highest seen: one unchecked claim near 2^53 from a
  * stranger would leave no epoch to propose. Two groups that merge are never 2^31 views apart.
  */
@@ -367,7 +367,7 @@ export class Membership {
   }
 
   /**
-   * A message from outside our view whose epochs lie within EPOCH_WINDOW of ours; a joiner's
+   * A message whose epochs lie within EPOCH_WINDOW of ours; a joiner's
    * `maxEpoch` claim beyond it is ignored (it may still join), anything else is refused.
    */
   private withinEpochWindow (msg: ProtocolMessage): ProtocolMessage | undefined {
@@ -391,7 +391,8 @@ export class Membership {
   receive (from: string, input: ProtocolMessage, now: number): Effect[] {
     if (this._status === 'idle' || this._status === 'left') { this.dropped('not-running'); return this.flush() }
     let msg = input
-    if ((this._status === 'member' || this._status === 'leaving') && !hasMember(this._view, from)) {
+    // Members too: none of ours is ever that far ahead, and a key holder's bug must not use up the epochs either.
+    if (this._status === 'member' || this._status === 'leaving') {
       const bounded = this.withinEpochWindow(msg)
       if (bounded === undefined) { this.dropped('epoch-out-of-range'); return this.flush() }
       msg = bounded

@@ -27,8 +27,10 @@ export class FrameFactory {
     private readonly rnd: () => number,
     readonly cluster: string,
     readonly maxBytes: number,
-    /** The cluster's members as the fuzzer learned them (ids, names), for claims about them. */
-    private readonly members: readonly MemberRecord[]
+    /** The cluster's members as the fuzzer learned them (a member's hello), for claims about them. */
+    private readonly members: readonly MemberRecord[],
+    /** The cluster's epoch as learned: claims name epochs around it (and some far beyond). */
+    private readonly baseEpoch: number
   ) {
     this.codec = new Codec(cluster, maxBytes)
   }
@@ -63,8 +65,10 @@ export class FrameFactory {
   /** A well-formed message claiming something about the members (never about the sender). */
   private message (): ProtocolMessage {
     const member = this.pick(this.members)
-    const epoch = this.int(0, 1000)
-    const someone = (): MemberRecord => ({ ...this.pick(this.members), incarnation: this.int(0, 2 ** 40), joinEpoch: this.int(0, 50) })
+    const r = this.rnd()
+    const epoch = r < 0.8 ? Math.max(0, this.baseEpoch + this.int(-3, 5)) : r < 0.9 ? this.int(0, 1000) : this.pick([this.baseEpoch + 2 ** 31 + 1, Number.MAX_SAFE_INTEGER])
+    // Mostly the member's real record (as a hello showed it), sometimes one with other fields.
+    const someone = (): MemberRecord => this.rnd() < 0.7 ? this.pick(this.members) : { ...this.pick(this.members), incarnation: this.int(0, 2 ** 40), joinEpoch: this.int(0, 50) }
     const records = (): MemberRecord[] => {
       const out = new Map<string, MemberRecord>()
       for (let i = this.int(1, this.members.length); i > 0; i--) { const r = someone(); out.set(r.id, r) }

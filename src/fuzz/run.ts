@@ -14,7 +14,8 @@ import { MemberProcess, agreed, waitUntil } from '../testing/member-process.js'
 import { seededRandom } from '../testing/random.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'
 import type { Transport } from '../transport/transport.js'
-import type { MemberRecord } from '../core/member.js'
+import type { ViewSummary } from '../core/messages.js'
+import { Codec } from '../transport/codec.js'
 import { FRAME_KINDS, FrameFactory, type FrameKind } from './frames.js'
 
 export interface FuzzOptions {
@@ -79,20 +80,30 @@ export async function runFuzz (opts: FuzzOptions): Promise<FuzzRecord> {
     }
     await waitUntil(() => agreed(procs, 3), 20_000, 'the three members to agree')
     const baseline = procs.map(p => p.events.length)
-    const view = procs[0]?.lastView()
-    const records: MemberRecord[] = (view?.members ?? []).map((m, i) => ({ id: m.id, name: m.name, incarnation: Date.now(), joinEpoch: i, addrs: [], meta: {} }))
     const targets = procs.map(p => ({ id: p.id as string, addrs: [(p.ready()?.listen as string[])[0] as string] }))
 
+    // What an attacker can learn: a member answers a hello from a peer that knows of no group
+    // with its view, full records included.
+    const codec = new Codec(cluster, opts.maxMessageBytes)
+    let learned: ViewSummary | undefined
+    const onDirect = (_peer: string, frame: Uint8Array): void => {
+      const r = codec.decode(frame)
+      if (learned === undefined && r.ok && r.msg.t === 'hello' && r.msg.view !== undefined) learned = r.msg.view
+    }
     for (let i = 0; i < opts.fuzzers; i++) {
       const t = createLibp2pTransport({ cluster, listen: ['/ip4/127.0.0.1/tcp/0'], maxFrameBytes: opts.maxMessageBytes * 4 + 4096, onDrop: () => {} })
-      await t.start({ onConnected: () => {}, onDisconnected: () => {}, onDialFailed: () => {}, onDirect: () => {}, onGroup: () => {} })
+      await t.start({ onConnected: () => {}, onDisconnected: () => {}, onDialFailed: () => {}, onDirect, onGroup: () => {} })
       fuzzers.push(t)
       for (const target of targets) t.dial({ peer: target.id, addresses: target.addrs })
     }
     await waitUntil(() => fuzzers.every(f => targets.every(t => f.isConnected(t.id))), 10_000, 'the fuzzers to connect')
+    const scout = fuzzers[0] as Transport
+    scout.send(targets[0]?.id as string, codec.encode({ t: 'hello', from: { id: scout.id, name: 'fuzzer', incarnation: 1, joinEpoch: 0, addrs: [], meta: {} }, maxEpoch: 0 }))
+    await waitUntil(() => learned !== undefined, 10_000, 'a member to answer the hello with its view')
     await sleep(500) // gossipsub meshes the fuzzers in; datagram invitations arrive
 
-    const factory = new FrameFactory(rnd, cluster, opts.maxMessageBytes, records)
+    const view = learned as ViewSummary
+    const factory = new FrameFactory(rnd, cluster, opts.maxMessageBytes, view.members, view.epoch)
     const sent = Object.fromEntries(FRAME_KINDS.map(k => [k, 0])) as Record<FrameKind, number>
     const byChannel = { direct: 0, group: 0, datagram: 0 }
     let total = 0
