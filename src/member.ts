@@ -17,6 +17,7 @@ import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTE
 import type { MemberRecord } from './core/member.js'
 import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
 import { peerLimits, type PeerLimits } from './security/rate-limit.js'
+import { log, logEvent } from './log.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import { Batcher } from './transport/batcher.js'
@@ -124,6 +125,11 @@ export interface MemberEvents {
    * version): this member will not join through it (docs/security.md, cluster isolation).
    */
   'seed-rejected': [{ readonly address: string, readonly peer: string, readonly cluster: string, readonly wireVersion: number }]
+  /**
+   * A heartbeat reply arrived: `ms` since this member sent the heartbeat it answers. Emitted only
+   * while someone listens (metrics do: observability/metrics.ts).
+   */
+  'heartbeat-rtt': [{ readonly peer: string, readonly ms: number }]
   /** The member left the group and closed its transport. */
   stopped: []
 }
@@ -190,6 +196,8 @@ export class Member implements EndpointSource {
   private seedFailures = new Set<string>()
   /** Seeds that answered as another cluster (reported once each). */
   private readonly rejectedSeeds = new Set<string>()
+  /** When the installed view was installed (this member's clock). */
+  private viewChangedAt: number | undefined
   /** Ids of the installed view's members: whose frames count as a member's (rate limits). */
   private viewIds = new Set<string>()
   private readonly limits: PeerLimits
@@ -381,6 +389,18 @@ export class Member implements EndpointSource {
   /** The epoch of the installed view, or 0 while joining. */
   get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
   get running (): boolean { return this.state === 'running' }
+  /** Milliseconds since this member installed its current view; undefined without one. */
+  get msSinceViewChange (): number | undefined {
+    return this.view === undefined || this.viewChangedAt === undefined ? undefined : this.clock() - this.viewChangedAt
+  }
+
+  /**
+   * The N of every masters(N) someone watches on this member, ascending: 1 (the coordinator),
+   * the member's `masters`, and those of routes and `watchMastership` callers.
+   */
+  mastershipLevels (): number[] {
+    return [...new Set([...this.watchers].map(w => w.masters))].sort((a, b) => a - b)
+  }
 
   on<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
     this.emitter.on(event, listener as Listener<unknown[]>)
@@ -412,7 +432,10 @@ export class Member implements EndpointSource {
         this.connectedPeers.delete(peer)
         this.feed(now => this.core?.disconnectedFrom(peer, now))
       },
-      onDialFailed: (target, _reason) => this.onDialFailed(target),
+      onDialFailed: (target, reason) => {
+        if (log.transport.enabled) log.transport('dial %s failed: %s', target.peer ?? target.address, reason)
+        this.onDialFailed(target)
+      },
       onRejected: (address, peer, theirs) => {
         this.countDrop(theirs.cluster !== this.options.cluster ? 'seed-foreign-cluster' : 'seed-wire-version', peer)
         // Seeds are re-dialled every discovery interval while alone: tell the application once.
@@ -632,6 +655,10 @@ export class Member implements EndpointSource {
     const decoded = this.codec.decode(frame)
     if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
     const msg = decoded.msg
+    // A reply echoes the newest heartbeat timestamp of ours it had (our clock): a round trip.
+    if (msg.t === 'hb' && msg.reply === true && msg.echo > 0 && this.emitter.listenerCount('heartbeat-rtt') > 0) {
+      this.emit('heartbeat-rtt', { peer, ms: now - msg.echo })
+    }
     if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.countDrop('rate-limited-join', peer); return }
     if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.countDrop('rate-limited-member', peer); return }
     // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
@@ -702,6 +729,7 @@ export class Member implements EndpointSource {
         break
       case 'install': {
         this.viewIds = new Set(e.view.members.map(m => m.id))
+        this.viewChangedAt = this.clock()
         const { joined, left } = diffMembers(e.previous, e.view)
         for (const m of left) this.limits.members.forget(m.id)
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
@@ -802,6 +830,7 @@ export class Member implements EndpointSource {
   }
 
   private emit<E extends keyof MemberEvents>(event: E, ...args: MemberEvents[E]): void {
+    logEvent(event, this.transport.id, args[0])
     try {
       this.emitter.emit(event, ...args)
     } catch (err) {

@@ -33,6 +33,8 @@ Options:
   --key-file <file>     the cluster key (made by conclave keygen): only processes
                         holding the same key can connect to this member
   --max-message-bytes <n>  largest frame accepted or sent (default 1048576)
+  --metrics <host:port> serve Prometheus metrics on /metrics, and /health and
+                        /ready for probes (503 until started / in a settled view)
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
@@ -42,7 +44,7 @@ Options:
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
   --json                one JSON object per line on stdout:
-                          {"type":"ready","ts":…,"id":…,"name":…,"listen":[…],"endpoints":{…}}
+                          {"type":"ready","ts":…,"id":…,"name":…,"listen":[…],"endpoints":{…},"metrics":"host:port"}
                           {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…,"quorum":"ok"|"no-majority"|"below-quorum"}
                           {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
                           {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
@@ -65,6 +67,7 @@ export async function runMember (args: string[]): Promise<number> {
     quorum: { type: 'string' },
     'key-file': { type: 'string' },
     'max-message-bytes': { type: 'string' },
+    metrics: { type: 'string' },
     endpoint: { type: 'string', multiple: true },
     config: { type: 'string' },
     set: { type: 'string', multiple: true },
@@ -143,9 +146,11 @@ export async function runMember (args: string[]): Promise<number> {
     `seed ${r.address} is a member of cluster "${r.cluster}" (wire ${r.wireVersion}), not of this one: not joining through it`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
 
+  // Before start(): probes see /health and /ready answer 503 while the member starts and joins.
+  const operator = values.metrics !== undefined ? await serveMetrics(member, values.metrics) : undefined
   await member.start()
   const key = member.options.clusterKey
-  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints, ...(key !== undefined ? { keyFingerprint: key.fingerprint } : {}) },
+  out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints, ...(key !== undefined ? { keyFingerprint: key.fingerprint } : {}), ...(operator !== undefined ? { metrics: operator.address } : {}) },
     `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}${key !== undefined ? ` (cluster key ${key.fingerprint})` : ''}`)
   for (const line of held ?? []) process.stdout.write(line)
   held = undefined
@@ -160,9 +165,26 @@ export async function runMember (args: string[]): Promise<number> {
     process.on('SIGINT', onSignal)
   })
   await member.stop()
+  await operator?.close()
   const drops = Object.entries(member.dropped)
   out({ type: 'left', dropped: member.dropped }, 'left the group' + (drops.length > 0 ? `; dropped input: ${drops.map(([k, v]) => `${k} ${v}`).join(', ')}` : ''))
   return 0
+}
+
+/** `--metrics host:port`: a registry of this member's metrics plus the process's, and the server. */
+async function serveMetrics (member: Member, address: string): Promise<{ address: string, close: () => Promise<void> }> {
+  const m = /^(.+):(\d{1,5})$/.exec(address)
+  if (m === null || Number(m[2]) > 65535) throw new UsageError(`--metrics expects host:port (port 0 picks one), got "${address}"`)
+  // Loaded only here: a member without --metrics carries no prom-client.
+  const [{ Registry, collectDefaultMetrics }, { instrument, serveOperatorEndpoints }] = await Promise.all([import('prom-client'), import('../observability/index.js')])
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  instrument(member, { registry })
+  try {
+    return await serveOperatorEndpoints(member, registry, (m[1] as string).replace(/^\[(.*)\]$/, '$1'), Number(m[2]))
+  } catch (err) {
+    throw new UsageError(`--metrics ${address}: ${err instanceof Error ? err.message : String(err)}`)
+  }
 }
 
 function parseCount (flag: string, text: string): number {

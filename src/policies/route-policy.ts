@@ -16,6 +16,7 @@ import type { Member, MastershipReason } from '../member.js'
 import type { View } from '../core/view.js'
 import { InvalidOptionError } from '../errors.js'
 import { validateMasters } from '../options.js'
+import { log } from '../log.js'
 
 export interface RouteContext {
   /** The fencing token of this grant: higher than any epoch granted before in the group. */
@@ -215,6 +216,7 @@ class RouteRunner extends EventEmitter implements Route {
   }
 
   private report (e: RouteEvent): void {
+    if (log.policies.enabled) log.policies('%s %s %s%s', 'route', e.route, e.type, 'error' in e ? `: ${e.error instanceof Error ? e.error.message : String(e.error)}` : '')
     try {
       this.emit('event', e)
     } catch (err) {

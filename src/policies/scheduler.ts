@@ -63,6 +63,7 @@ import { EventEmitter } from 'node:events'
 import { Cron } from 'croner'
 import type { Member, MastershipReason, ViewChange } from '../member.js'
 import { InvalidOptionError } from '../errors.js'
+import { log } from '../log.js'
 
 /** The service name of the scheduler's messages on the member's direct streams. */
 export const SCHEDULER_SERVICE = 'conclave.scheduler'
@@ -565,6 +566,7 @@ class JobRunner extends EventEmitter implements ScheduledJob {
   }
 
   private report (e: ScheduleEvent): void {
+    if (log.policies.enabled) log.policies('%s %s %s%s', 'job', e.job, e.type, 'error' in e ? `: ${e.error instanceof Error ? e.error.message : String(e.error)}` : '')
     try {
       this.emit('event', e)
     } catch (err) {
