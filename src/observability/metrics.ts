@@ -13,15 +13,20 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Member, MemberEvents } from '../member.js'
+import type { Route, RouteEvent } from '../policies/route-policy.js'
 
 export interface InstrumentOptions {
   /** Where the metrics are registered. */
   readonly registry: Registry
   /** Heartbeat round-trip buckets, seconds. @default 0.25 ms … 1 s */
   readonly rttBuckets?: readonly number[]
+  /** Routes (`member.route(…)`) to report on; more with `watchRoute`. */
+  readonly routes?: readonly Route[]
 }
 
 export interface Instrumentation {
+  /** Adds a route's series: `conclave_route_running{route}` and `conclave_route_errors_total{route,phase}`. */
+  watchRoute (route: Route): void
   /** Stops counting (the metrics stay registered, frozen). Idempotent. */
   close (): void
 }
@@ -115,8 +120,30 @@ export function instrument (member: Member, options: InstrumentOptions): Instrum
   on('split-brain', () => { splitBrains.inc() })
   on('merge', () => { merges.inc() })
   on('heartbeat-rtt', r => { rtt.observe(r.ms / 1000) })
+  const routes = new Set<Route>()
+  new Gauge({
+    name: 'conclave_route_running',
+    help: '1 while the route\'s work runs on this member (started, not yet stopping), else 0',
+    labelNames: ['route'],
+    registers,
+    collect () { for (const r of routes) this.set({ route: r.name }, r.running ? 1 : 0) }
+  })
+  const routeErrors = new Counter({ name: 'conclave_route_errors_total', help: 'Route prepare/start/stop calls that threw or timed out', labelNames: ['route', 'phase'], registers })
   let closed = false
+  const watchRoute = (route: Route): void => {
+    if (routes.has(route)) return
+    routes.add(route)
+    const onEvent = (e: RouteEvent): void => {
+      if (closed) return
+      if (e.type === 'error') routeErrors.inc({ route: e.route, phase: e.phase })
+      else if (e.type === 'stop-timeout') routeErrors.inc({ route: e.route, phase: 'stop-timeout' })
+    }
+    route.on('event', onEvent)
+    listeners.push(() => { route.off('event', onEvent) })
+  }
+  for (const r of options.routes ?? []) watchRoute(r)
   return {
+    watchRoute,
     close () {
       if (closed) return
       closed = true
