@@ -198,8 +198,8 @@ export class Member implements EndpointSource {
   private readonly rejectedSeeds = new Set<string>()
   /** When the installed view was installed (this member's clock). */
   private viewChangedAt: number | undefined
-  /** Ids of the installed view's members: whose frames count as a member's (rate limits). */
-  private viewIds = new Set<string>()
+  /** The ids of `idsOf`'s view, cached per view object: rate limits ask on every frame. */
+  private idsOf: { view: View | undefined, ids: Set<string> } = { view: undefined, ids: new Set() }
   private readonly limits: PeerLimits
   private leftWaiter: (() => void) | undefined
   private stopping: Promise<void> | undefined
@@ -646,10 +646,17 @@ export class Member implements EndpointSource {
     if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.feed(now => this.core?.seedsUnreachable(now))
   }
 
+  /** Whether `peer` is a member of the installed view. */
+  private inView (peer: string): boolean {
+    const view = this.view
+    if (this.idsOf.view !== view) this.idsOf = { view, ids: new Set(view?.members.map(m => m.id)) }
+    return this.idsOf.ids.has(peer)
+  }
+
   private onFrame (peer: string, frame: Uint8Array, channel: 'direct' | 'group' | 'datagram'): void {
     if (this.state !== 'running' && this.state !== 'stopping') return
     const now = this.clock()
-    const member = this.viewIds.has(peer)
+    const member = this.inView(peer)
     // A peer outside the view is limited before its bytes cost a decode (security/rate-limit.ts).
     if (!member && !this.limits.outsider.take(peer, now)) { this.countDrop('rate-limited-outsider', peer); return }
     const decoded = this.codec.decode(frame)
@@ -728,7 +735,6 @@ export class Member implements EndpointSource {
         this.transport.disconnect?.(e.peer)
         break
       case 'install': {
-        this.viewIds = new Set(e.view.members.map(m => m.id))
         this.viewChangedAt = this.clock()
         const { joined, left } = diffMembers(e.previous, e.view)
         for (const m of left) this.limits.members.forget(m.id)
@@ -738,7 +744,6 @@ export class Member implements EndpointSource {
         break
       }
       case 'excluded':
-        this.viewIds = new Set()
         this.emit('excluded', { by: e.by, previous: e.previous })
         break
       case 'suspect':
