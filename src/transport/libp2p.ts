@@ -260,7 +260,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private streamsOpened = 0
   private streamsAccepted = 0
   private readonly dialSlots = new DialSlots(CONCURRENT_DIALS)
-  /** Connections that failed our handshake, cut off if the far side does not hang up. */
+  /** Handshake deadlines, and connections that failed the handshake, cut off if the far side does not hang up. */
   private readonly handshakeTimers = new Set<NodeJS.Timeout>()
 
   constructor (init: Libp2pTransportInit) {
@@ -627,8 +627,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
     let theirs: Handshake | undefined
     try {
       const stream = await conn.newStream(HANDSHAKE_PROTOCOL, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
-      await stream.sink([this.handshakeFrame()])
-      theirs = await readHandshake(stream.source)
+      theirs = await this.withDeadline(stream, async () => {
+        await stream.sink([this.handshakeFrame()])
+        return await readHandshake(stream.source)
+      })
       await stream.close()
     } catch {
       // No answer (a stream reset, a slow peer): the direct stream's own negotiation decides.
@@ -645,7 +647,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly onHandshakeStream = ({ stream, connection }: IncomingStreamData): void => {
     void (async () => {
       try {
-        const theirs = await readHandshake(stream.source)
+        const theirs = await this.withDeadline(stream, async () => await readHandshake(stream.source))
         await stream.sink([this.handshakeFrame()])
         await stream.close()
         if (theirs === undefined) this.drop('handshake-malformed')
@@ -662,6 +664,21 @@ class Libp2pTransportImpl implements Libp2pTransport {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
     })()
+  }
+
+  /** Runs `fn` on `stream`, aborting the stream if the far side has not answered within the dial timeout. */
+  private async withDeadline<T> (stream: Stream, fn: () => Promise<T>): Promise<T> {
+    const timer = setTimeout(() => {
+      this.handshakeTimers.delete(timer)
+      stream.abort(new Error('handshake timed out'))
+    }, this.dialTimeoutMs)
+    this.handshakeTimers.add(timer)
+    try {
+      return await fn()
+    } finally {
+      clearTimeout(timer)
+      this.handshakeTimers.delete(timer)
+    }
   }
 
   private isOwnAddress (address: string): boolean {
