@@ -135,6 +135,7 @@ async function runOne (scenario: Scenario, flags: Record<string, unknown>, signa
     signal.removeEventListener('abort', onAbort)
     await ctx.cleanUp()
   }
+  if (keyFile !== undefined) report.notes.push('members ran with a cluster key (--key-file): every connection under pnet as well as Noise')
   if (signal.aborted) report.notes.push(`stopped early (${String((signal.reason as Error | undefined)?.message ?? 'aborted')}): the samples are those collected until then`)
   const { jsonPath, result } = await writeResult(outDir, { bench: scenario.name, date, durationS: (Date.now() - started) / 1000, interrupted: signal.aborted, machine: host, ...report })
   process.stdout.write(`${section(result, outDir)}\n\nsamples: ${jsonPath}\n\n`)
