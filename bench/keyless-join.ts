@@ -68,7 +68,6 @@ try {
   const t0 = performance.now()
   await waitUntil(() => keyed.view?.members.length === 4, 15_000, 'the keyed member to join')
   const keyedJoinMs = performance.now() - t0
-  const viewChangesDuringTries = procs.reduce((n, p, i) => n + p.events.slice(baseline[i]).filter(e => e.type === 'view' && (e.members as unknown[]).some(m => (m as { name: string }).name.startsWith('outsider'))).length, 0)
   const viewChangesBeforeKeyed = procs.reduce((n, p, i) => {
     const events = p.events.slice(baseline[i])
     const keyedAt = events.findIndex(e => e.type === 'view' && (e.members as Array<{ name: string }>).some(m => m.name === 'keyed'))
@@ -77,7 +76,7 @@ try {
   await keyed.stop()
 
   const summaries: Record<string, Summary> = { noKey: summarize(giveUpMs.noKey), wrongKey: summarize(giveUpMs.wrongKey) }
-  const result = { tries, machine: machine(), outcomes, giveUpMs: summaries, keyedJoinMs, viewChangesDuringTries, viewChangesBeforeKeyed, keyFingerprint: key.fingerprint }
+  const result = { tries, machine: machine(), outcomes, giveUpMs: summaries, keyedJoinMs, viewChangesBeforeKeyed, keyFingerprint: key.fingerprint }
   mkdirSync(dirname(values.out as string), { recursive: true })
   writeFileSync(values.out as string, JSON.stringify(result, null, 1))
   const line = (label: string, s: Summary): string => `${label.padEnd(22)} ${String(s.n).padStart(4)} ${fmt(s.median).padStart(8)} ${fmt(s.p99).padStart(8)} ${fmt(s.max).padStart(8)}`

@@ -4,7 +4,6 @@
  * and RESULTS.md. Ctrl-C (or the time limit) kills every process it started and still writes
  * what was collected.
  */
-import { parseArgs } from 'node:util'
 import { ClusterKey } from '../security/cluster-key.js'
 import { dirname, join } from 'node:path'
 import cliProgress from 'cli-progress'
@@ -13,7 +12,7 @@ import { AbortedRun, BenchContext, type Progress, type ScenarioReport } from '..
 import { machine } from '../bench/machine.js'
 import { section, writeResult, writeResultsMarkdown } from '../bench/report.js'
 import type { Scenario } from '../bench/scenario.js'
-import { UsageError } from './usage.js'
+import { UsageError, interruptible, parseCommandLine } from './usage.js'
 
 const NAMES = SCENARIOS.map(s => s.name)
 
@@ -53,49 +52,37 @@ export async function runBench (args: string[]): Promise<number> {
   const keyFile = typeof values['key-file'] === 'string' ? values['key-file'] : undefined
   if (keyFile !== undefined) ClusterKey.read(keyFile) // a bad file fails here, not in every member
 
-  const controller = new AbortController()
-  let interrupted = false
-  const onSignal = (): void => { interrupted = true; controller.abort(new Error('interrupted')) }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
-  const deadline = setTimeout(() => controller.abort(new Error('time limit')), maxMinutes * 60_000)
+  const run = interruptible()
+  const limit = new AbortController()
+  const deadline = setTimeout(() => limit.abort(new Error('time limit')), maxMinutes * 60_000)
+  const signal = AbortSignal.any([run.signal, limit.signal])
   let failed = false
   try {
     for (const scenario of scenarios) {
-      if (controller.signal.aborted) break
+      if (signal.aborted) break
       const flags = flagValues(scenario, values, values.smoke === true)
-      failed = !await runOne(scenario, flags, controller.signal, outDir, keyFile) || failed
+      failed = !await runOne(scenario, flags, signal, outDir, keyFile) || failed
     }
   } finally {
     clearTimeout(deadline)
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    run.dispose()
   }
   if (resultsMd !== 'none') {
     writeResultsMarkdown(outDir, resultsMd)
     process.stdout.write(`results: ${resultsMd}\n`)
   }
-  return interrupted ? 130 : failed ? 1 : 0
+  return run.interrupted() ? 130 : failed ? 1 : 0
 }
 
 function parse (args: string[], scenarioFlags: Record<string, { type: 'string' }>): Record<string, string | boolean | undefined> {
-  try {
-    return parseArgs({
-      args,
-      options: {
-        ...scenarioFlags,
-        'out-dir': { type: 'string' },
-        results: { type: 'string' },
-        'max-minutes': { type: 'string' },
-        'key-file': { type: 'string' },
-        smoke: { type: 'boolean', default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    }).values
-  } catch (err) {
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  return parseCommandLine(args, {
+    ...scenarioFlags,
+    'out-dir': { type: 'string' },
+    results: { type: 'string' },
+    'max-minutes': { type: 'string' },
+    'key-file': { type: 'string' },
+    smoke: { type: 'boolean', default: false }
+  })
 }
 
 function flagValues (scenario: Scenario, values: Record<string, string | boolean | undefined>, smoke: boolean): Record<string, unknown> {
@@ -165,12 +152,7 @@ function makeProgress (): Progress & { stop: () => void } {
 }
 
 function report (args: string[]): number {
-  let values
-  try {
-    ({ values } = parseArgs({ args, options: { dir: { type: 'string', default: join('bench', 'results') }, out: { type: 'string', default: join('bench', 'RESULTS.md') } }, strict: true }))
-  } catch (err) {
-    throw new UsageError((err instanceof Error ? err.message : String(err)).replace(/\s*\n\s*/g, ' '))
-  }
+  const values = parseCommandLine(args, { dir: { type: 'string', default: join('bench', 'results') }, out: { type: 'string', default: join('bench', 'RESULTS.md') } })
   const benches = writeResultsMarkdown(values.dir as string, values.out as string)
   process.stdout.write(`${values.out as string}: ${benches.length === 0 ? 'no results found' : benches.join(', ')}\n`)
   return 0

@@ -160,14 +160,20 @@ const DEFAULT_DIAL_TIMEOUT_MS = 1000
 /** New connections being set up at once (see dial-slots.ts). */
 const CONCURRENT_DIALS = 4
 
+/**
+ * The cluster key: a connection whose other end has no key, or another, fails in the noise
+ * handshake (pnet's stream cipher turns its bytes into garbage) and never reaches us.
+ */
+function protectedBy (psk: Uint8Array | undefined): { connectionProtector?: ReturnType<typeof preSharedKey> } {
+  return psk !== undefined ? { connectionProtector: preSharedKey({ psk }) } : {}
+}
+
 /** Builds the libp2p node; a function so its (inferred) type can name the node below. */
 async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined) {
   return await createLibp2p({
     start: false,
     addresses: { listen: [...listen] },
-    // The cluster key: a connection whose other end has no key, or another, fails in the noise
-    // handshake (pnet's stream cipher turns its bytes into garbage) and never reaches us.
-    ...(psk !== undefined ? { connectionProtector: preSharedKey({ psk }) } : {}),
+    ...protectedBy(psk),
     // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
     // idle, and that is fine: whether a peer lives is the membership core's judgement (its
     // heartbeats and probes), not the transport's. So no inactivity timeout (0 disables it),
@@ -245,6 +251,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly psk: Uint8Array | undefined
   private readonly cluster: string
   private readonly wireVersion: number
+  /** Our handshake, length-prefixed: the same for every seed. */
+  private readonly handshakeFrame: Uint8Array
 
   private node: Node | undefined
   private handlers: TransportHandlers | undefined
@@ -284,6 +292,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.psk = init.psk
     this.cluster = init.cluster
     this.wireVersion = init.wireVersion ?? 1
+    this.handshakeFrame = lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster: this.cluster, wire: this.wireVersion }))).subarray()
   }
 
   get id (): string { return this.selfId }
@@ -615,20 +624,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   // ---- handshake ----
 
-  private handshakeFrame (): Uint8Array {
-    return lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster: this.cluster, wire: this.wireVersion }))).subarray()
-  }
-
   /** Tells the seed at `address` who we are and checks its answer; a mismatch closes `conn`. */
   private async handshake (address: string, conn: Connection): Promise<void> {
-    const node = this.node
-    if (node === undefined) return
     const peer = conn.remotePeer.toString()
     let theirs: Handshake | undefined
     try {
       const stream = await conn.newStream(HANDSHAKE_PROTOCOL, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
       theirs = await this.withDeadline(stream, async () => {
-        await stream.sink([this.handshakeFrame()])
+        await stream.sink([this.handshakeFrame])
         return await readHandshake(stream.source)
       })
       await stream.close()
@@ -648,18 +651,14 @@ class Libp2pTransportImpl implements Libp2pTransport {
     void (async () => {
       try {
         const theirs = await this.withDeadline(stream, async () => await readHandshake(stream.source))
-        await stream.sink([this.handshakeFrame()])
+        await stream.sink([this.handshakeFrame])
         await stream.close()
         if (theirs === undefined) this.drop('handshake-malformed')
         else if (theirs.cluster !== this.cluster) this.drop('handshake-foreign-cluster')
         else if (theirs.wire !== this.wireVersion) this.drop('handshake-wire-version')
         else return
         // The dialler closes once it has read our answer; one that does not is cut off later.
-        const timer = setTimeout(() => {
-          this.handshakeTimers.delete(timer)
-          if (connection.status === 'open') connection.abort(new Error('handshake mismatch'))
-        }, this.dialTimeoutMs)
-        this.handshakeTimers.add(timer)
+        this.afterDialTimeout(() => { if (connection.status === 'open') connection.abort(new Error('handshake mismatch')) })
       } catch (err) {
         stream.abort(err instanceof Error ? err : new Error(String(err)))
       }
@@ -668,17 +667,19 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   /** Runs `fn` on `stream`, aborting the stream if the far side has not answered within the dial timeout. */
   private async withDeadline<T> (stream: Stream, fn: () => Promise<T>): Promise<T> {
-    const timer = setTimeout(() => {
-      this.handshakeTimers.delete(timer)
-      stream.abort(new Error('handshake timed out'))
-    }, this.dialTimeoutMs)
-    this.handshakeTimers.add(timer)
+    const cancel = this.afterDialTimeout(() => { stream.abort(new Error('handshake timed out')) })
     try {
       return await fn()
     } finally {
-      clearTimeout(timer)
-      this.handshakeTimers.delete(timer)
+      cancel()
     }
+  }
+
+  /** Runs `fn` after the dial timeout unless cancelled first; stop() clears what is pending. */
+  private afterDialTimeout (fn: () => void): () => void {
+    const timer = setTimeout(() => { this.handshakeTimers.delete(timer); fn() }, this.dialTimeoutMs)
+    this.handshakeTimers.add(timer)
+    return () => { clearTimeout(timer); this.handshakeTimers.delete(timer) }
   }
 
   private isOwnAddress (address: string): boolean {
@@ -860,7 +861,7 @@ const DIRECT_PROTOCOL = /^\/conclave\/([^/]+)\/direct\/1\.0\.0$/
 export async function discoverClusters (address: string, timeoutMs = 3000, psk?: Uint8Array): Promise<string[]> {
   const node = await createLibp2p({
     addresses: { listen: [] },
-    ...(psk !== undefined ? { connectionProtector: preSharedKey({ psk }) } : {}),
+    ...protectedBy(psk),
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
