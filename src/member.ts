@@ -4,8 +4,12 @@
  * carries out the effects the core returns.
  *
  * Event contract: listeners are called serially, in the order the core produced the changes,
- * never concurrently and never re-entrantly with the core. A listener that throws does not
- * corrupt the member: the error is rethrown on a later tick, as an uncaught exception.
+ * never concurrently and never re-entrantly with the core. Every listener of an event is called,
+ * whatever an earlier one did: one that throws neither corrupts the member nor keeps the event
+ * from the listeners after it. Its error is reported as a `listener-error` event, or, when
+ * nobody listens for those, rethrown on a later tick as an uncaught exception (never swallowed).
+ * Conclave's own parts (registry, scheduler) hear of view changes through `onViewChange`, which
+ * runs before any user listener, so a user listener can never starve them.
  */
 import { EventEmitter, on } from 'node:events'
 import { performance } from 'node:perf_hooks'
@@ -132,6 +136,11 @@ export interface MemberEvents {
   'heartbeat-rtt': [{ readonly peer: string, readonly ms: number }]
   /** The member left the group and closed its transport. */
   stopped: []
+  /**
+   * A listener of `event` threw `error`; the other listeners were still called. Without a
+   * listener for this event, the error is rethrown on a later tick (an uncaught exception).
+   */
+  'listener-error': [{ readonly event: string, readonly error: unknown }]
 }
 
 type Listener<A extends unknown[]> = (...args: A) => void
@@ -180,6 +189,8 @@ export class Member implements EndpointSource {
   /** Set by stop(): this member no longer acts as master, whatever its rank. */
   private leaving = false
   private readonly watchers = new Set<Watcher>()
+  /** Conclave's own consumers of view changes (see `onViewChange`). */
+  private readonly viewHooks = new Set<(change: ViewChange) => void>()
   private readonly beforeLeave = new Set<() => Promise<void>>()
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   /** Members this member judged dead (to tell a failover from a handover). */
@@ -366,6 +377,18 @@ export class Member implements EndpointSource {
     return mastershipChanges(this, opts)
   }
 
+  /**
+   * Calls `listener` with every view change, before the public `view` event's listeners, and
+   * apart from them: a user listener that throws cannot keep it from running. For Conclave's
+   * own parts (registry, scheduler) and for embedders that need the same guarantee. An error
+   * it throws is reported like a listener's (`listener-error`). Returns a function that stops it.
+   */
+  onViewChange (listener: (change: ViewChange) => void): () => void {
+    const hook = (change: ViewChange): void => listener(change)
+    this.viewHooks.add(hook)
+    return () => { this.viewHooks.delete(hook) }
+  }
+
   /** Runs `hook` at the start of `stop()`, before the group is told: policies stop their work here. */
   onBeforeLeave (hook: () => Promise<void>): () => void {
     this.beforeLeave.add(hook)
@@ -415,6 +438,11 @@ export class Member implements EndpointSource {
   off<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
     this.emitter.off(event, listener as Listener<unknown[]>)
     return this
+  }
+
+  /** How many listeners `event` has (as EventEmitter's). */
+  listenerCount (event: keyof MemberEvents): number {
+    return this.emitter.listenerCount(event)
   }
 
   /** Starts listening, then joins through the seeds (or founds the group without seeds). Idempotent. */
@@ -739,7 +767,9 @@ export class Member implements EndpointSource {
         const { joined, left } = diffMembers(e.previous, e.view)
         for (const m of left) this.limits.members.forget(m.id)
         const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
-        this.emit('view', { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: this.quorum })
+        const change: ViewChange = { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: this.quorum }
+        for (const hook of [...this.viewHooks]) this.call('view', hook, [change])
+        this.emit('view', change)
         this.noteMerge(e.view, e.previous, joined)
         break
       }
@@ -779,11 +809,7 @@ export class Member implements EndpointSource {
         : now ? (w.grantedIn === epoch ? 'lease-renewed' : this.installReason) : 'lease-expired')
       if (now) w.grantedIn = epoch
       const change: MastershipChange = { isMaster: now, epoch, rank, masters: w.masters, reason, view: this.view }
-      try {
-        w.listener(change)
-      } catch (err) {
-        setImmediate(() => { throw err })
-      }
+      this.call('mastership', w.listener, [change])
     }
   }
 
@@ -834,12 +860,33 @@ export class Member implements EndpointSource {
     this.emit('dropped', { reason, from })
   }
 
+  /**
+   * Calls each listener of `event` on its own (EventEmitter's emit stops at the first that
+   * throws). `rawListeners` keeps `once` wrappers, so a once-listener still unregisters itself.
+   */
   private emit<E extends keyof MemberEvents>(event: E, ...args: MemberEvents[E]): void {
     logEvent(event, this.transport.id, args[0])
+    for (const listener of this.emitter.rawListeners(event)) this.call(event, listener as (...a: unknown[]) => void, args)
+  }
+
+  /** Runs one listener; what it throws is reported (`listener-error`), never lost. */
+  private call (event: string, listener: (...a: never[]) => void, args: readonly unknown[]): void {
     try {
-      this.emitter.emit(event, ...args)
-    } catch (err) {
-      setImmediate(() => { throw err })
+      (listener as (...a: unknown[]) => void)(...args)
+    } catch (error) {
+      this.reportListenerError(event, error)
+    }
+  }
+
+  private reportListenerError (event: string, error: unknown): void {
+    const reporters = event === 'listener-error' ? [] : this.emitter.rawListeners('listener-error')
+    if (reporters.length === 0) { setImmediate(() => { throw error }); return }
+    for (const r of reporters) {
+      try {
+        (r as (e: { event: string, error: unknown }) => void)({ event, error })
+      } catch (err) {
+        setImmediate(() => { throw err })
+      }
     }
   }
 }

@@ -295,12 +295,12 @@ class Hub {
   dropped = 0
   private readonly fired = new Map<string, number>()
   private readonly unregister: () => void
-  private readonly onView = (change: ViewChange): void => this.catchUp(change)
+  private readonly unhookView: () => void
 
   constructor (private readonly member: Member) {
     hubs.set(member, this)
     this.unregister = member.registerService(SCHEDULER_SERVICE, (from, data) => this.receive(from, data))
-    member.on('view', this.onView)
+    this.unhookView = member.onViewChange(change => this.catchUp(change))
   }
 
   lastFired (job: string): number | undefined { return this.fired.get(job) }
@@ -321,7 +321,7 @@ class Hub {
     this.jobs.delete(name)
     if (this.jobs.size > 0) return
     this.unregister()
-    this.member.off('view', this.onView)
+    this.unhookView()
     hubs.delete(this.member)
   }
 
@@ -544,13 +544,13 @@ class JobRunner extends EventEmitter implements ScheduledJob {
       const finish = (): void => {
         clearTimeout(timer)
         signal.removeEventListener('abort', finish)
-        this.member.off('view', onView)
+        unhookView()
         this.hub.collectors.delete(collector)
         resolve()
       }
       const timer = setTimeout(finish, this.ackTimeoutMs)
       signal.addEventListener('abort', finish, { once: true })
-      this.member.on('view', onView)
+      const unhookView = this.member.onViewChange(onView)
       this.hub.collectors.add(collector)
       for (const to of waiting) this.hub.send(to, msg)
     })

@@ -36,7 +36,7 @@ export class MemberRegistry {
   constructor (private readonly member: Member, endpoints: Endpoints, incarnation: number) {
     this.own = { i: incarnation, v: 1, e: endpoints, s: Date.now(), m: null }
     member.registerService(REGISTRY_SERVICE, (from, data) => this.receive(from, data))
-    member.on('view', change => this.onView(change.view, change.previous))
+    member.onViewChange(change => this.onView(change.view, change.previous))
     member.watchMastership(member.options.masters, change => {
       this.update({ m: change.isMaster ? change.epoch : null })
     })
