@@ -14,9 +14,9 @@
 import { EventEmitter, on } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
-import { Membership, type Effect } from './core/membership.js'
+import { foundingRule, Membership, type Effect } from './core/membership.js'
 import { diffMembers, type View } from './core/view.js'
-import type { NoQuorumReason } from './core/quorum.js'
+import type { Basis, NoQuorumReason } from './core/quorum.js'
 import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
@@ -24,6 +24,8 @@ import { peerLimits, type PeerLimits } from './security/rate-limit.js'
 import { log, logEvent } from './log.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
+import { newPeerKey } from './transport/peer-key.js'
+import { DurableState, type StateDirError } from './state/durable-state.js'
 import { Batcher } from './transport/batcher.js'
 import { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
@@ -134,6 +136,18 @@ export interface MemberEvents {
    * while someone listens (metrics do: observability/metrics.ts).
    */
   'heartbeat-rtt': [{ readonly peer: string, readonly ms: number }]
+  /**
+   * This member found no group to join and the bootstrap rule does not let it found one (the
+   * `bootstrap` option): it has no view, hence no masters, and keeps trying its seeds.
+   * `'may-not-found'`: it has seeds under `majority` or a quorum; `'expecting'`: fewer than
+   * `bootstrap.expect` members that know of no group are in contact (`joiners`, besides itself).
+   */
+  waiting: [{ readonly reason: 'may-not-found' | 'expecting', readonly joiners: number, readonly expect: number | undefined }]
+  /**
+   * Durable state (`stateDir`) could not be written: the member can no longer keep its promises
+   * across a restart, so it stops acting as master at once and leaves the group.
+   */
+  'state-failed': [{ readonly error: StateDirError }]
   /** The member left the group and closed its transport. */
   stopped: []
   /**
@@ -150,7 +164,10 @@ export interface MemberInit {
   readonly transport?: (options: ResolvedOptions, onDrop: (reason: string) => void) => Transport
   /** Monotonic milliseconds; defaults to `performance.now()`. */
   readonly clock?: () => number
-  /** Distinguishes restarts under the same id; defaults to the wall-clock start time. */
+  /**
+   * Distinguishes restarts under the same id; defaults to the wall-clock start time (with a
+   * `stateDir`, above the last run's whatever the clock says).
+   */
   readonly incarnation?: number
 }
 
@@ -177,7 +194,10 @@ export class Member implements EndpointSource {
   private readonly clock: () => number
   private readonly codec: Codec
   private readonly transport: Transport
-  private readonly incarnation: number
+  private incarnation: number
+  /** Open while running with a `stateDir`. */
+  private durable: DurableState | undefined
+  private stateFailed = false
   private core: Membership | undefined
   private state: State = 'new'
   /** The one timer of the membership core, set to its next deadline (see `arm`). */
@@ -244,7 +264,12 @@ export class Member implements EndpointSource {
         maxFrameBytes: this.options.maxMessageBytes,
         wireVersion: WIRE_VERSION,
         onDrop,
-        ...(this.options.clusterKey !== undefined ? { psk: this.options.clusterKey.fileBytes() } : {})
+        ...(this.options.clusterKey !== undefined ? { psk: this.options.clusterKey.fileBytes() } : {}),
+        // With durable state the member keeps its peer key, hence its id (read in start()).
+        peerKey: async () => {
+          const state = this.durable
+          return state === undefined ? undefined : (state.peerKey ?? state.keepPeerKey(await newPeerKey()))
+        }
       })
     this.broadcasts = new Batcher(frames => {
       this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
@@ -475,7 +500,23 @@ export class Member implements EndpointSource {
       onGroup: (peer, frame) => this.onFrame(peer, frame, 'group'),
       onDatagram: (peer, frame) => this.onFrame(peer, frame, 'datagram')
     }
-    await this.transport.start(handlers)
+    let floor = 0
+    if (this.options.stateDir !== undefined) {
+      const state = this.durable = DurableState.open(this.options.stateDir)
+      const last = state.restored
+      // A restart is a newer incarnation even if the wall clock went back meanwhile.
+      if (last !== undefined) this.incarnation = Math.max(this.incarnation, last.incarnation + 1)
+      state.save({ maxEpoch: last?.maxEpoch ?? 0, incarnation: this.incarnation, basis: last?.basis ?? [] })
+      this.registryState.setIncarnation(this.incarnation)
+      floor = (last?.maxEpoch ?? 0) + 1
+    }
+    try {
+      await this.transport.start(handlers)
+    } catch (err) {
+      this.durable?.close()
+      throw err
+    }
+    const restored = this.durable?.restored
     const self: MemberRecord = {
       id: this.transport.id,
       name: this.options.name,
@@ -485,14 +526,20 @@ export class Member implements EndpointSource {
       meta: this.options.metadata
     }
     const seeds = this.seedAddresses()
+    const quorum = { splitBrain: this.options.splitBrain, quorum: this.options.quorum }
     this.core = new Membership({
       self,
       timing: this.options.timing,
       hasSeeds: seeds.length > 0,
+      founding: foundingRule(quorum, this.options.bootstrap.expect),
       random: () => randomInt(0, 2 ** 31) / 2 ** 31,
-      epochFloor: () => Date.now(),
+      // Epochs of a group this member founds start at the wall clock, and never below what
+      // durable state says it may have used.
+      epochFloor: () => Math.max(Date.now(), floor),
+      durable: this.durable !== undefined,
+      ...(restored !== undefined ? { restored: { maxEpoch: restored.maxEpoch, basis: restored.basis } } : {}),
       monitors: this.monitorsWanted,
-      quorum: { splitBrain: this.options.splitBrain, quorum: this.options.quorum }
+      quorum
     })
     this.state = 'running'
     this.dialSeeds(this.clock())
@@ -606,6 +653,7 @@ export class Member implements EndpointSource {
     this.stopAnnouncing()
     this.broadcasts.flush()
     await this.transport.stop()
+    this.durable?.close()
     this.state = 'stopped'
     this.emit('stopped')
   }
@@ -734,6 +782,8 @@ export class Member implements EndpointSource {
       const effects = input(this.clock()) ?? []
       let reason: MastershipReason | undefined
       for (const e of effects) {
+        // Nothing that relies on a write that failed may go out (see `persist`).
+        if (this.stateFailed) break
         this.carryOut(e)
         if (e.type === 'install') reason = this.installReason = this.viewReason(e.view, e.previous)
         else if (e.type === 'excluded') reason = 'excluded'
@@ -791,6 +841,30 @@ export class Member implements EndpointSource {
       case 'dead':
         this.deadSeen.add(e.peer)
         break
+      case 'waiting':
+        this.emit('waiting', { reason: e.reason, joiners: e.joiners, expect: e.expect })
+        break
+      case 'persist':
+        this.persist(e.maxEpoch, e.basis)
+        break
+    }
+  }
+
+  /**
+   * Writes durable state before the effects that rely on it run. A write that fails leaves the
+   * member unable to keep its promises after a restart: it stops acting as master now (before
+   * the effects that follow) and leaves.
+   */
+  private persist (maxEpoch: number, basis: Basis): void {
+    const state = this.durable
+    if (state === undefined || this.leaving) return
+    try {
+      state.save({ maxEpoch, incarnation: this.incarnation, basis })
+    } catch (error) {
+      this.leaving = true
+      this.stateFailed = true
+      this.emit('state-failed', { error: error as StateDirError })
+      setImmediate(() => { void this.stop() })
     }
   }
 

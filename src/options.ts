@@ -66,6 +66,27 @@ export interface MemberOptions {
    * @default none (any process that reaches the port may join)
    */
   clusterKey?: ClusterKey | string | Uint8Array
+  /**
+   * How a new cluster forms (docs/design.md, "Bootstrap"). Under `splitBrain: 'majority'` or a
+   * `quorum` above 1, a member that has seeds never founds a group on its own: cut off from its
+   * seeds at start, it waits (event `waiting`) instead of founding a group of one that would
+   * count as a majority of nothing. A cluster then forms around a member started without seeds,
+   * or, with `expect: N`, once N members that know of no group reach each other (the lowest id
+   * founds; the group has masters once a majority of those N are in it). Give every member the
+   * same N, at most the cluster's size. Under `'allow'` a member founds alone after discovery
+   * unless `expect` is set. @default {} (no expect)
+   */
+  bootstrap?: { readonly expect?: number }
+  /**
+   * A directory for durable state (docs/design.md, "Durable state"): the peer key, so the member
+   * keeps its id across restarts; the highest epoch it may have used, so that epochs (fencing
+   * tokens) never go back across restarts and wall-clock steps; and the memberships a majority
+   * is counted against, so that a member restarted while cut off knows it is not a majority
+   * alone. Written and fsynced before they are relied on. One member per directory (locked).
+   * Without it, a restarted process is a new member with a new id, its first epochs follow the
+   * wall clock, and it remembers nothing of earlier groups. @default none
+   */
+  stateDir?: string
 }
 
 export interface ResolvedOptions {
@@ -82,6 +103,8 @@ export interface ResolvedOptions {
   readonly splitBrain: SplitBrainPolicy
   readonly quorum: number
   readonly clusterKey: ClusterKey | undefined
+  readonly bootstrap: { readonly expect?: number }
+  readonly stateDir: string | undefined
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -125,7 +148,23 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   }
   const keyIn = input.clusterKey
   const clusterKey = keyIn === undefined || keyIn instanceof ClusterKey ? keyIn : ClusterKey.parse(keyIn, 'clusterKey')
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey }
+  const bootstrap = resolveBootstrap(input.bootstrap ?? {})
+  const stateDir = input.stateDir
+  if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.length === 0)) throw new InvalidOptionError('stateDir', 'a directory path', stateDir)
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir }
+}
+
+function resolveBootstrap (input: unknown): { readonly expect?: number } {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('bootstrap', 'an object such as { expect: 3 }', input)
+  for (const key of Object.keys(input)) {
+    if (key !== 'expect') throw new InvalidOptionError(`bootstrap.${key}`, 'only bootstrap.expect', (input as Record<string, unknown>)[key])
+  }
+  const { expect } = input as { expect?: unknown }
+  if (expect === undefined) return Object.freeze({})
+  if (typeof expect !== 'number' || !Number.isInteger(expect) || expect < 1 || expect > MAX_VIEW_MEMBERS) {
+    throw new InvalidOptionError('bootstrap.expect', `an integer from 1 to ${MAX_VIEW_MEMBERS}: the number of members that found the cluster together`, expect)
+  }
+  return Object.freeze({ expect })
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {

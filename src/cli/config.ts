@@ -23,9 +23,12 @@ export interface MemberConfig {
   /** Path of the cluster key file (never the key itself: a config file is often shared). */
   keyFile?: string
   endpoints?: Record<string, string>
+  /** Durable state directory (one per member: a shared file gives each its own with a placeholder). */
+  stateDir?: string
+  bootstrapExpect?: number
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

@@ -22,6 +22,13 @@ Options:
                         any local address, e.g. the one of a network namespace
   --seed <host:port>    a member to join through; repeat for several. Without
                         seeds, or when none answers, this member founds the group
+                        (under --split-brain majority or --quorum, a member with
+                        seeds never founds one alone: it waits to join)
+  --bootstrap-expect <N>  found the cluster once N members that know of no
+                        group reach each other (same N on every member)
+  --state-dir <dir>     durable state: the same member id across restarts,
+                        epochs that never go back, and what a majority counts
+                        (one directory per member)
   --name <name>         name shown in views (default <hostname>-<pid>)
   --masters <N>         how many members are masters: the first N of the view
                         (default 1); each change prints a "master" line
@@ -39,7 +46,8 @@ Options:
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
   --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum,
-                        keyFile and endpoints from a file; flags override it. Strings may hold {{NAME}} or
+                        keyFile, endpoints, stateDir and bootstrapExpect from a
+                        file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
@@ -51,6 +59,8 @@ Options:
                           {"type":"merge","ts":…,"epoch":…,"rejoined":[{"id":…,"name":…}]}
                           {"type":"split-brain","ts":…,"master":…,"epoch":…,"rank":…,"foreign":…}
                           {"type":"seed-rejected","ts":…,"address":…,"cluster":…,"wireVersion":…}
+                          {"type":"waiting","ts":…,"reason":"may-not-found"|"expecting","joiners":…,"expect":…}
+                          {"type":"state-failed","ts":…,"error":…}
                           {"type":"suspect"|"refuted"|"excluded",…}
                           {"type":"left","ts":…,"dropped":{reason:count,…}}
   -h, --help            show this help
@@ -67,6 +77,8 @@ export async function runMember (args: string[]): Promise<number> {
     quorum: { type: 'string' },
     'key-file': { type: 'string' },
     'max-message-bytes': { type: 'string' },
+    'bootstrap-expect': { type: 'string' },
+    'state-dir': { type: 'string' },
     metrics: { type: 'string' },
     endpoint: { type: 'string', multiple: true },
     config: { type: 'string' },
@@ -94,6 +106,8 @@ export async function runMember (args: string[]): Promise<number> {
   const quorum = values.quorum !== undefined ? parseCount('--quorum', values.quorum) : config.quorum
   const keyFile = values['key-file'] ?? config.keyFile
   const maxMessageBytes = values['max-message-bytes'] !== undefined ? parseCount('--max-message-bytes', values['max-message-bytes']) : undefined
+  const expect = values['bootstrap-expect'] !== undefined ? parseCount('--bootstrap-expect', values['bootstrap-expect']) : config.bootstrapExpect
+  const stateDir = values['state-dir'] ?? config.stateDir
   const member = new Member({
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
@@ -104,7 +118,9 @@ export async function runMember (args: string[]): Promise<number> {
     ...(masters !== undefined ? { masters } : {}),
     ...(splitBrain !== undefined ? { splitBrain } : {}),
     ...(quorum !== undefined ? { quorum } : {}),
-    ...(name !== undefined ? { name } : {})
+    ...(name !== undefined ? { name } : {}),
+    ...(expect !== undefined ? { bootstrap: { expect } } : {}),
+    ...(stateDir !== undefined ? { stateDir } : {})
   })
   // Lines produced while starting (a founder's first view) wait until "ready" is printed.
   let held: string[] | undefined = []
@@ -145,6 +161,11 @@ export async function runMember (args: string[]): Promise<number> {
   member.on('seed-rejected', r => out({ type: 'seed-rejected', address: r.address, cluster: r.cluster, wireVersion: r.wireVersion },
     `seed ${r.address} is a member of cluster "${r.cluster}" (wire ${r.wireVersion}), not of this one: not joining through it`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
+  member.on('waiting', w => out({ type: 'waiting', reason: w.reason, joiners: w.joiners, expect: w.expect ?? null },
+    w.reason === 'expecting'
+      ? `waiting: ${w.joiners + 1} of ${w.expect ?? '?'} founding members in contact`
+      : 'waiting: no group answers through the seeds, and a member with seeds does not found one alone under this split-brain policy'))
+  member.on('state-failed', f => out({ type: 'state-failed', error: f.error.message }, `durable state failed: ${f.error.message}; leaving`))
 
   // Before start(): probes see /health and /ready answer 503 while the member starts and joins.
   const operator = values.metrics !== undefined ? await serveMetrics(member, values.metrics) : undefined

@@ -54,6 +54,44 @@ export type Effect =
   | { readonly type: 'hangup', readonly peer: string }
   | { readonly type: 'left' }
   | { readonly type: 'drop', readonly reason: string }
+  /**
+   * This member found no group to join and its founding rule does not let it found one now
+   * (`MembershipConfig.founding`): it keeps looking. `joiners`: members in contact that know of no
+   * group either. Emitted when either changes.
+   */
+  | { readonly type: 'waiting', readonly reason: 'may-not-found' | 'expecting', readonly joiners: number, readonly expect: number | undefined }
+  /**
+   * Store this durably before carrying out the effects after it (only with `durable`): no
+   * epoch this member uses or promises exceeds `maxEpoch`, and `basis` is what it knows a
+   * majority must be counted against. Always the first effect of its batch.
+   */
+  | { readonly type: 'persist', readonly maxEpoch: number, readonly basis: Basis }
+
+/**
+ * Who may found a new group (docs/design.md, "Bootstrap"):
+ *  - `'alone'`: a member that finds no group founds one of its own after discovery (JGroups).
+ *  - `'never'`: a member that has never been part of a group only joins one; until it can, it
+ *    has no view (and so no masters). Founding alone while cut off from the seeds would make a
+ *    group of one that is vacuously quorate (it knows no membership to count against).
+ *  - `{ expect: N }`: when N members that know of no group are in contact (this one included),
+ *    the lowest id founds; the founding view counts all of them in its basis, so it may have
+ *    masters only once a majority of them have joined (Akka's required contact points, Consul's
+ *    bootstrap-expect).
+ * A member that has been part of a group (it knows a basis, also restored from durable state)
+ * may always found: its group counts the memberships it knew and is not quorate alone.
+ */
+export type Founding = 'alone' | 'never' | { readonly expect: number }
+
+/**
+ * The founding rule a member follows (the shell and the simulation both use it): `{ expect }`
+ * when asked for; otherwise `'never'` where a view may lack masters for want of quorum
+ * (`majority`, or a static quorum above 1), since a group founded alone by a member that knows
+ * nothing would be vacuously quorate; `'alone'` under `allow`, where every group has masters.
+ */
+export function foundingRule (rule: QuorumRule, expect?: number): Founding {
+  if (expect !== undefined) return { expect }
+  return rule.splitBrain === 'majority' || rule.quorum > 1 ? 'never' : 'alone'
+}
 
 export interface MembershipConfig {
   /** This member's record; `joinEpoch` is ignored (assigned on admission). */
@@ -61,12 +99,24 @@ export interface MembershipConfig {
   readonly timing: Timing
   /** Whether the shell will try seeds. Without seeds, a member forms its own group at once. */
   readonly hasSeeds: boolean
+  /** Whether and when a member with seeds may found a group when it finds none (see `Founding`). @default 'alone' */
+  readonly founding?: Founding
+  /**
+   * What this member knew before it started (durable state, state/durable-state.ts): the
+   * highest epoch it may have used, and the memberships a majority must be counted against.
+   * New epochs go above `maxEpoch`; the basis makes a group it founds count them.
+   */
+  readonly restored?: { readonly maxEpoch: number, readonly basis: Basis }
+  /** Whether the shell keeps durable state: the core then asks for writes (`persist` effects). @default false */
+  readonly durable?: boolean
   /** Uniform in [0, 1): used only for back-off jitter. Injected for deterministic tests. */
   readonly random: () => number
   /**
    * The lowest epoch a newly founded group may start at. The shell passes the wall clock in
    * milliseconds, so epochs (fencing tokens) keep growing even across a restart of the whole
-   * cluster, as long as a group installs fewer than one view per millisecond on average.
+   * cluster, as long as a group installs fewer than one view per millisecond on average
+   * (durable state keeps them growing whatever the clock does). It is also the reference of
+   * the epoch window while this member has installed no view (`EPOCH_WINDOW`).
    * @default () => 0
    */
   readonly epochFloor?: () => number
@@ -115,11 +165,26 @@ interface Proposal {
 
 const NEVER = Number.NEGATIVE_INFINITY
 /**
- * How far above our installed epoch a peer may name an epoch. Epochs only
- * grow, and every proposal goes above the highest seen: one unchecked claim near 2^53 from a
- * stranger would leave no epoch to propose. Two groups that merge are never 2^31 views apart.
+ * How far above our own reference a peer may name an epoch, in every state: the reference is
+ * our installed epoch, or our epoch floor (the wall clock) when that is higher, as it is for a
+ * member that has installed nothing yet. Epochs only grow, and every proposal goes above the
+ * highest seen: one unchecked claim near 2^53 would leave no epoch to propose (and past 2^53,
+ * `epoch + 1` no longer changes the number). Two groups that merge are never 2^31 views apart,
+ * and a group's epochs start at its founder's wall clock, so a joiner refuses a real group only
+ * if that founder's clock ran more than 2^31 ms (24 days) ahead of its own.
  */
 export const EPOCH_WINDOW = 2 ** 31
+/**
+ * No epoch above this is accepted or proposed, whatever the window says: far below 2^53, where
+ * integer arithmetic ends, yet centuries of views above today's wall clock in milliseconds.
+ * A member that keeps pushing the window up view after view (only a member can) stops here.
+ */
+export const MAX_EPOCH = 2 ** 50
+/**
+ * How far above the highest epoch seen a `persist` reserves: new epochs up to the reservation
+ * need no write, so a member writes once per this many views, not at every one.
+ */
+export const EPOCH_RESERVATION = 1024
 /** Promises remembered (see `promises`): far more than the epochs a member promises between two installs. */
 const MAX_PROMISES_KEPT = 32
 
@@ -127,6 +192,7 @@ export class Membership {
   private readonly timing: Timing
   private readonly random: () => number
   private readonly hasSeeds: boolean
+  private readonly founding: Founding
   private readonly epochFloor: () => number
   private monitors: number
   private readonly quorumRule: QuorumRule
@@ -200,12 +266,27 @@ export class Membership {
   private lagged = false
   private lastLeaveSent = NEVER
   private nonce = 0
+  /** The last `waiting` effect, so that it is emitted once per change. */
+  private lastWaiting: string | undefined
+  private readonly durable: boolean
+  /** The epoch reserved by the last `persist` (durable state). */
+  private reservedEpoch = 0
+  /** Bumped whenever knowledge() may have changed; compared with the persisted one. */
+  private knowledgeVersion = 0
+  private persistedVersion = 0
 
   constructor (config: MembershipConfig) {
     this.timing = config.timing
     this.random = config.random
     this.hasSeeds = config.hasSeeds
+    this.founding = validFounding(config.founding ?? 'alone')
     this.epochFloor = config.epochFloor ?? (() => 0)
+    this.durable = config.durable ?? false
+    if (config.restored !== undefined) {
+      this.maxEpoch = Math.min(MAX_EPOCH, config.restored.maxEpoch)
+      this.reservedEpoch = this.maxEpoch
+      this.knownBasis = combine(config.restored.basis)
+    }
     this.monitors = positiveInteger(config.monitors ?? 2)
     this.quorumRule = config.quorum ?? ALLOW_ALL
     this.me = withJoinEpoch(config.self, 0)
@@ -311,7 +392,7 @@ export class Membership {
     if (this._status !== 'idle') return []
     this._status = 'joining'
     this.startedAt = now
-    if (!this.hasSeeds) this.formSingleton(now)
+    if (!this.hasSeeds) this.formSingleton(now, [])
     return this.flush()
   }
 
@@ -366,12 +447,18 @@ export class Membership {
     return this.flush()
   }
 
+  /** The highest epoch accepted from the network now (see EPOCH_WINDOW and MAX_EPOCH). */
+  private epochLimit (): number {
+    return Math.min(MAX_EPOCH, Math.max(this.installedEpoch, this.epochFloor()) + EPOCH_WINDOW)
+  }
+
   /**
-   * A message whose epochs lie within EPOCH_WINDOW of ours; a joiner's
-   * `maxEpoch` claim beyond it is ignored (it may still join), anything else is refused.
+   * A message whose epochs lie within the window; a `maxEpoch` claim beyond it is ignored (its
+   * sender may still join), anything else is refused. Applied in every state: a joiner's first
+   * epoch comes from what it hears.
    */
   private withinEpochWindow (msg: ProtocolMessage): ProtocolMessage | undefined {
-    const limit = this.installedEpoch + EPOCH_WINDOW
+    const limit = this.epochLimit()
     if ('epoch' in msg && msg.epoch > limit) return undefined
     if ('view' in msg && msg.view !== undefined && msg.view.epoch > limit) return undefined
     if ('maxEpoch' in msg && msg.maxEpoch > limit) {
@@ -390,13 +477,8 @@ export class Membership {
 
   receive (from: string, input: ProtocolMessage, now: number): Effect[] {
     if (this._status === 'idle' || this._status === 'left') { this.dropped('not-running'); return this.flush() }
-    let msg = input
-    // Members too: none of ours is ever that far ahead, and a key holder's bug must not use up the epochs either.
-    if (this._status === 'member' || this._status === 'leaving') {
-      const bounded = this.withinEpochWindow(msg)
-      if (bounded === undefined) { this.dropped('epoch-out-of-range'); return this.flush() }
-      msg = bounded
-    }
+    const msg = this.withinEpochWindow(input)
+    if (msg === undefined) { this.dropped('epoch-out-of-range'); return this.flush() }
     const h = this.health.get(from)
     if (h !== undefined) this.heardFrom(from, h, now)
     switch (msg.t) {
@@ -460,20 +542,57 @@ export class Membership {
       this.lastGreeting = now
       for (const peer of this.connected) this.sendRaw(peer, this.helloMessage(), true)
     }
-    // JGroups' rule for a cold start: among joiners that know of no group, the lowest id
-    // founds it and the others join; a hard deadline stops a silent lower id from blocking us.
-    const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
-    const discoveryOver = this.seedsExhausted || now >= this.startedAt + t.joinTimeoutMs
-    if ((discoveryOver && !lowerJoiner) || now >= this.startedAt + 3 * t.joinTimeoutMs) this.formSingleton(now)
+    this.maybeFound(now)
   }
 
-  private formSingleton (now: number): void {
+  /**
+   * Founds a group when no group was found and the founding rule allows it (see `Founding`).
+   * JGroups' rule for a cold start: among joiners that know of no group, the lowest id founds
+   * it and the others join; a hard deadline stops a silent lower id from blocking us.
+   */
+  private maybeFound (now: number): void {
+    if (this._status !== 'joining' || this.learned !== undefined) return
+    const t = this.timing
+    const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
+    const discoveryOver = this.seedsExhausted || now >= this.startedAt + t.joinTimeoutMs
+    const founding = this.founding
+    if (this.mayFoundAlone()) {
+      if ((discoveryOver && !lowerJoiner) || now >= this.startedAt + 3 * t.joinTimeoutMs) this.formSingleton(now, [])
+      return
+    }
+    if (typeof founding !== 'object') {
+      if (discoveryOver) this.waiting('may-not-found', undefined)
+      return
+    }
+    // { expect: N }: found with N in contact, counting them all, or keep waiting for them.
+    if (this.joiningPeers.size + 1 >= founding.expect && !lowerJoiner) {
+      this.formSingleton(now, [pending([this.me.id, ...this.joiningPeers].sort(), 0)])
+    } else if (discoveryOver) {
+      this.waiting('expecting', founding.expect)
+    }
+  }
+
+  /** Whether this member founds a group of its own once discovery is over (see `Founding`). */
+  private mayFoundAlone (): boolean {
+    return this.founding === 'alone' || this.knowledge().length > 0
+  }
+
+  private waiting (reason: 'may-not-found' | 'expecting', expect: number | undefined): void {
+    const key = `${reason}:${this.joiningPeers.size}`
+    if (key === this.lastWaiting) return
+    this.lastWaiting = key
+    this.out.push({ type: 'waiting', reason, joiners: this.joiningPeers.size, expect })
+  }
+
+  /** `contacts`: the founders' candidate under `{ expect }` (its epoch becomes the view's). */
+  private formSingleton (now: number, contacts: Basis): void {
     const epoch = Math.max(this.maxEpoch + 1, this.promised + 1, this.installedEpoch + 1, Math.floor(this.epochFloor()))
+    if (epoch > MAX_EPOCH) { this.dropped('epochs-exhausted'); return }
     this.maxEpoch = epoch
     this.me = withJoinEpoch(this.me, epoch)
     // A member that was part of a group keeps counting against that group's majority: cut
     // off, it founds a group of one that holds no majority of anything it knew.
-    this.install(makeView(epoch, [this.me], this.knowledge()), now)
+    this.install(makeView(epoch, [this.me], combine(this.knowledge(), contacts.map(c => ({ ...c, epoch })))), now)
   }
 
   private sendJoin (now: number): void {
@@ -568,8 +687,13 @@ export class Membership {
       } else {
         const lowerJoiner = [...this.joiningPeers].some(p => p < this.me.id)
         if (this.connected.size > 0) at(this.lastGreeting + t.retryIntervalMs)
-        if (!this.seedsExhausted && !lowerJoiner) at(this.startedAt + t.joinTimeoutMs)
-        at(this.startedAt + 3 * t.joinTimeoutMs)
+        if (this.mayFoundAlone()) {
+          if (!this.seedsExhausted && !lowerJoiner) at(this.startedAt + t.joinTimeoutMs)
+          at(this.startedAt + 3 * t.joinTimeoutMs)
+        } else if (!this.seedsExhausted && this.startedAt + t.joinTimeoutMs > now) {
+          // Only to say that we wait (a `waiting` effect): founding waits for input, not time.
+          at(this.startedAt + t.joinTimeoutMs)
+        }
       }
       return next
     }
@@ -815,6 +939,7 @@ export class Membership {
       return true
     }
     const epoch = Math.max(this.maxEpoch, this.promised, view.id.epoch) + 1
+    if (epoch > MAX_EPOCH) { this.dropped('epochs-exhausted'); return true }
     this.maxEpoch = epoch
     const members = [...next.values()].map(m => (m.joinEpoch === 0 || this.pendingJoins.get(m.id) === m) ? withJoinEpoch(m, epoch) : m)
     // Graceful leavers consented to leaving: they stop counting towards a majority (quorum.ts).
@@ -969,7 +1094,10 @@ export class Membership {
     if (this.promises.size > MAX_PROMISES_KEPT) this.promises.delete(this.promises.keys().next().value as number)
     this.promisedRank = Math.max(0, makeView(epoch, members).members.findIndex(m => m.id === this.me.id))
     // Another proposer may install this view without us hearing of it: it counts (quorum.ts).
-    if (proposer !== this.me.id) this.promisedViews.push(pending(members.map(m => m.id), epoch))
+    if (proposer !== this.me.id) {
+      this.promisedViews.push(pending(members.map(m => m.id), epoch))
+      this.knowledgeVersion++
+    }
   }
 
   /** What a majority must be counted against, as far as we know (quorum.ts). */
@@ -1008,6 +1136,7 @@ export class Membership {
     this.noQuorum = noQuorumReason(this.quorumRule, inView, view.basis)
     this.knownBasis = combine(this.knownBasis, passedOn(inView, view.id.epoch, view.basis))
     this.promisedViews = this.promisedViews.filter(c => c.epoch > view.id.epoch)
+    this.knowledgeVersion++
     this.leaseCache = undefined
     this.installedEpoch = view.id.epoch
     this.maxEpoch = Math.max(this.maxEpoch, view.id.epoch)
@@ -1113,7 +1242,12 @@ export class Membership {
     this.maxEpoch = Math.max(this.maxEpoch, msg.maxEpoch)
     const theirs = msg.view
     if (this._status === 'joining') {
-      if (theirs === undefined) { this.joiningPeers.add(from); return }
+      if (theirs === undefined) {
+        this.joiningPeers.add(from)
+        this.maybeFound(now)
+        return
+      }
+      this.joiningPeers.delete(from)
       for (const m of theirs.members) this.learn(m)
       const fresh = this.learned === undefined || theirs.epoch >= this.learned.view.epoch
       if (fresh) {
@@ -1338,6 +1472,11 @@ export class Membership {
   private flush (): Effect[] {
     const out = this.out
     this.out = []
+    if (this.durable && (this.maxEpoch > this.reservedEpoch || this.knowledgeVersion !== this.persistedVersion)) {
+      if (this.maxEpoch > this.reservedEpoch) this.reservedEpoch = Math.min(MAX_EPOCH, this.maxEpoch + EPOCH_RESERVATION)
+      this.persistedVersion = this.knowledgeVersion
+      out.unshift({ type: 'persist', maxEpoch: this.reservedEpoch, basis: this.knowledge() })
+    }
     return out
   }
 }
@@ -1374,6 +1513,12 @@ export function mergeWinner (mine: ViewSummary, theirs: ViewSummary): 'mine' | '
   const a = mine.members[0]?.id ?? ''
   const b = theirs.members[0]?.id ?? ''
   return a <= b ? 'mine' : 'theirs'
+}
+
+function validFounding (f: Founding): Founding {
+  if (f === 'alone' || f === 'never') return f
+  if (typeof f === 'object' && f !== null && Number.isInteger(f.expect) && f.expect >= 1) return f
+  throw new RangeError(`founding must be 'alone', 'never' or { expect: N } with an integer N of at least 1, got ${JSON.stringify(f)}`)
 }
 
 function positiveInteger (k: number): number {

@@ -44,6 +44,11 @@ export class MemberRegistry {
 
   get ownEndpoints (): Endpoints { return this.own.e }
 
+  /** The member's incarnation as decided at start (durable state may raise it); before any record goes out. */
+  setIncarnation (incarnation: number): void {
+    this.own = { ...this.own, i: incarnation }
+  }
+
   setEndpoint (service: string, url: string): void {
     validateService('service', service)
     const href = validateUrl(`endpoints.${service}`, url)

@@ -7,12 +7,12 @@
  * The simulation plays the shell's part: it carries out the core's effects. A hook runs after
  * every step so tests can check invariants continuously.
  */
-import { Membership, type Effect } from '../core/membership.js'
+import { foundingRule, Membership, type Effect, type Founding } from '../core/membership.js'
 import { DEFAULT_TIMING, type Timing } from '../core/timing.js'
 import type { View } from '../core/view.js'
 import type { ProtocolMessage } from '../core/messages.js'
 import { seededRandom } from './random.js'
-import type { QuorumRule } from '../core/quorum.js'
+import type { Basis, QuorumRule } from '../core/quorum.js'
 
 export interface SimulationOptions {
   readonly seed: number
@@ -50,6 +50,8 @@ export interface SimNode {
   timerFires: number
   /** Input the core dropped, by reason. */
   readonly drops: Record<string, number>
+  /** The `waiting` effects this node produced (it found no group and may not found one). */
+  readonly waits: Array<{ at: number, reason: string, joiners: number }>
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
@@ -88,16 +90,19 @@ export class Simulation {
   }
 
   /** Starts a member that knows `seeds` (ids of other nodes); `monitors` is its K (default 2). */
-  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number, quorum?: QuorumRule } = {}): SimNode {
+  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number, quorum?: QuorumRule, founding?: Founding, restored?: { maxEpoch: number, basis: Basis } } = {}): SimNode {
+    const quorum = opts.quorum ?? this.quorum
     const core = new Membership({
       self: { id, name: id, incarnation: ++this.incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
       timing: this.timing,
       hasSeeds: seeds.length > 0,
+      founding: opts.founding ?? foundingRule(quorum ?? { splitBrain: 'allow', quorum: 1 }),
       random: this.random,
       ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {}),
-      ...((opts.quorum ?? this.quorum) !== undefined ? { quorum: opts.quorum ?? this.quorum } : {})
+      ...(opts.restored !== undefined ? { restored: opts.restored } : {}),
+      ...(quorum !== undefined ? { quorum } : {})
     })
-    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0, drops: {} }
+    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0, drops: {}, waits: [] }
     this.nodes.set(id, node)
     this.apply(node, core.start(this.now))
     let pending = seeds.length
@@ -341,6 +346,7 @@ export class Simulation {
         case 'dial': this.connect(node.id, e.peer); break
         case 'install': node.installs.push({ at: this.now, view: e.view }); break
         case 'drop': node.drops[e.reason] = (node.drops[e.reason] ?? 0) + 1; break
+        case 'waiting': node.waits.push({ at: this.now, reason: e.reason, joiners: e.joiners }); break
         case 'left': {
           node.left = true
           node.state = 'stopped'

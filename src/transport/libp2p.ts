@@ -42,6 +42,7 @@ import { createLibp2p } from 'libp2p'
 import type { SendOptions, Transport, TransportHandlers } from './transport.js'
 import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
 import { DialSlots } from './dial-slots.js'
+import { decodePeerKey } from './peer-key.js'
 import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
@@ -132,6 +133,12 @@ export interface Libp2pTransportInit {
    * handshake (see `onRejected`). Default 1.
    */
   wireVersion?: number
+  /**
+   * The peer key to run under (protobuf bytes, transport/peer-key.ts), asked for in `start()`:
+   * the same key gives the same peer id, hence the same member id, across restarts. Undefined,
+   * or a function that resolves to undefined: a fresh key each start.
+   */
+  peerKey?: () => Promise<Uint8Array | undefined>
 }
 
 /** Counters for diagnostics and tests (no libp2p types leak out). */
@@ -169,9 +176,10 @@ function protectedBy (psk: Uint8Array | undefined): { connectionProtector?: Retu
 }
 
 /** Builds the libp2p node; a function so its (inferred) type can name the node below. */
-async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined) {
+async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
   return await createLibp2p({
     start: false,
+    ...(peerKey !== undefined ? { privateKey: decodePeerKey(peerKey) } : {}),
     addresses: { listen: [...listen] },
     ...protectedBy(psk),
     // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
@@ -249,6 +257,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly maxQueuedBytes: number
   private readonly onDropCb: ((reason: DropReason) => void) | undefined
   private readonly psk: Uint8Array | undefined
+  private readonly peerKey: (() => Promise<Uint8Array | undefined>) | undefined
   private readonly cluster: string
   private readonly wireVersion: number
   /** Our handshake, length-prefixed: the same for every seed. */
@@ -290,6 +299,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.maxQueuedBytes = positive(init.maxQueuedBytes, Math.max(16 * 1024 * 1024, 4 * this.maxFrameBytes), 'maxQueuedBytes')
     this.onDropCb = init.onDrop
     this.psk = init.psk
+    this.peerKey = init.peerKey
     this.cluster = init.cluster
     this.wireVersion = init.wireVersion ?? 1
     this.handshakeFrame = lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster: this.cluster, wire: this.wireVersion }))).subarray()
@@ -306,7 +316,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   async start (handlers: TransportHandlers): Promise<void> {
     if (this.node !== undefined || this.stopping !== undefined) throw new Error('transport already started or stopped')
     this.handlers = handlers
-    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs, this.psk)
+    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
     this.node = node
     this.selfId = node.peerId.toString()
     try {
