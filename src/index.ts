@@ -13,6 +13,8 @@ export { ConclaveError, InvalidOptionError, NotRunningError, MessageTooLargeErro
 export { ClusterKey, KeyFormatError } from './security/cluster-key.js'
 export { DEFAULT_TIMING, silenceDetectionMs, leaseMarginMs, type Timing } from './core/timing.js'
 export { coordinatorOf, mastersOf, sameView, type View, type ViewId } from './core/view.js'
+export { compareTokens, tokenString, parseToken, type FencingToken } from './core/fencing.js'
+export { StateDirError } from './state/durable-state.js'
 export type { MemberRecord, Metadata, MetadataValue } from './core/member.js'
 export type { SplitBrainPolicy, NoQuorumReason, Basis, Candidate } from './core/quorum.js'
 export type { DualMasterDetected } from './policies/dual-master.js'

@@ -16,6 +16,7 @@ import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
 import { foundingRule, Membership, type Effect } from './core/membership.js'
 import { diffMembers, type View } from './core/view.js'
+import { tokenString } from './core/fencing.js'
 import type { Basis, NoQuorumReason } from './core/quorum.js'
 import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
@@ -80,8 +81,10 @@ export type MastershipReason =
 
 export interface MastershipChange {
   readonly isMaster: boolean
-  /** The epoch of the view at the change. On a promotion it is the grant's fencing token. */
+  /** The epoch of the view at the change. */
   readonly epoch: number
+  /** On a promotion, the grant's fencing token (core/fencing.ts: epoch and this member's id). */
+  readonly token: string | undefined
   /** This member's acting rank after the change (undefined when it may not act at all). */
   readonly rank: number | undefined
   /** The N of masters(N) this change is about. */
@@ -882,7 +885,7 @@ export class Member implements EndpointSource {
         ? 'leaving'
         : now ? (w.grantedIn === epoch ? 'lease-renewed' : this.installReason) : 'lease-expired')
       if (now) w.grantedIn = epoch
-      const change: MastershipChange = { isMaster: now, epoch, rank, masters: w.masters, reason, view: this.view }
+      const change: MastershipChange = { isMaster: now, epoch, token: now ? tokenString({ epoch, holder: this.id }) : undefined, rank, masters: w.masters, reason, view: this.view }
       this.call('mastership', w.listener, [change])
     }
   }

@@ -40,12 +40,15 @@ describe('route policy', () => {
   it('runs on the master only, with the epoch; on a graceful leave the old master stops before the successor starts', async () => {
     const [a, b, c] = await trio()
     const log: Array<{ who: string, e: RouteEvent }> = []
+    const tokens: Array<{ who: string, epoch: number, token: string }> = []
     const routes = [a, b, c].map(m => {
-      const r = addRoute(m, { name: 'r', start: () => {}, stop: () => {} })
+      const r = addRoute(m, { name: 'r', start: ctx => { tokens.push({ who: m.id, epoch: ctx.epoch, token: ctx.token }) }, stop: () => {} })
       r.on('event', e => log.push({ who: m.name, e }))
       return r
     })
     await waitUntil(() => routes[0]?.running === true, 5000, 'a to start')
+    // The grant's fencing token names the epoch and the holder (core/fencing.ts).
+    expect(tokens).toEqual([{ who: a.id, epoch: a.epoch, token: `${String(a.epoch).padStart(16, '0')}.${a.id}` }])
     expect(routes.map(r => r.running)).toEqual([true, false, false])
     expect(routes[0]?.epoch).toBe(a.epoch)
     const before = a.epoch
@@ -147,9 +150,9 @@ describe('stream filter', () => {
     expect(await collect(masterOnly(b, items, { masters: 2 }))).toEqual(items)
     expect([...masterOnlySync(a, items)]).toEqual(items)
     expect([...masterOnlySync(b, items)]).toEqual([])
-    expect(await collect(masterOnlyStamped(a, items))).toEqual(items.map(item => ({ item, epoch: a.epoch })))
+    expect(await collect(masterOnlyStamped(a, items))).toEqual(items.map(item => ({ item, epoch: a.epoch, token: `${String(a.epoch).padStart(16, '0')}.${a.id}` })))
     const streamed = await collect(Readable.from(items).pipe(masterOnlyStream(a, { stamped: true })))
-    expect(streamed).toEqual(items.map(item => ({ item, epoch: a.epoch })))
+    expect(streamed).toEqual(items.map(item => ({ item, epoch: a.epoch, token: `${String(a.epoch).padStart(16, '0')}.${a.id}` })))
     expect(await collect(Readable.from(items).pipe(masterOnlyStream(b)))).toEqual([])
   })
 

@@ -55,7 +55,7 @@ Options:
                           {"type":"ready","ts":…,"id":…,"name":…,"listen":[…],"endpoints":{…},"metrics":"host:port"}
                           {"type":"view","ts":…,"epoch":…,"coordinator":…,"members":[{"id":…,"name":…}],"self":…,"isCoordinator":…,"quorum":"ok"|"no-majority"|"below-quorum"}
                           {"type":"coordinator","ts":…,"isCoordinator":…,"epoch":…}
-                          {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…}
+                          {"type":"master","ts":…,"isMaster":…,"epoch":…,"reason":…,"token":…}
                           {"type":"merge","ts":…,"epoch":…,"rejoined":[{"id":…,"name":…}]}
                           {"type":"split-brain","ts":…,"master":…,"epoch":…,"rank":…,"foreign":…}
                           {"type":"seed-rejected","ts":…,"address":…,"cluster":…,"wireVersion":…}
@@ -150,7 +150,7 @@ export async function runMember (args: string[]): Promise<number> {
   })
   member.on('coordinator', c => out({ type: 'coordinator', isCoordinator: c.isCoordinator, epoch: c.epoch },
     c.isCoordinator ? `now coordinator (epoch ${c.epoch})` : 'no longer coordinator'))
-  member.on('mastership', c => out({ type: 'master', isMaster: c.isMaster, epoch: c.epoch, reason: c.reason },
+  member.on('mastership', c => out({ type: 'master', isMaster: c.isMaster, epoch: c.epoch, reason: c.reason, ...(c.token !== undefined ? { token: c.token } : {}) },
     c.isMaster ? `now master (rank ${c.rank}, epoch ${c.epoch}, ${c.reason})` : `no longer master (${c.reason})`))
   member.on('suspect', s => out({ type: 'suspect', id: s.id, reason: s.reason }, `suspecting ${nameOf(s.id)} (${s.reason === 'disconnect' ? 'connection closed' : 'silent'})`))
   member.on('refuted', s => out({ type: 'refuted', id: s.id }, `${nameOf(s.id)} is alive after all`))

@@ -8,16 +8,18 @@ import { Transform, type TransformCallback } from 'node:stream'
 import { EventEmitter, on } from 'node:events'
 import type { Member, MastershipChange } from '../member.js'
 import { validateMasters } from '../options.js'
+import { tokenString } from '../core/fencing.js'
 
 export interface FilterOptions {
   /** Pass items while this member is one of the first N. @default the member's `masters` option */
   readonly masters?: number
 }
 
-/** An item with the epoch (fencing token) of the view under which it passed. */
+/** An item with the epoch of the view under which it passed, and the grant's fencing token (core/fencing.ts). */
 export interface Stamped<T> {
   readonly item: T
   readonly epoch: number
+  readonly token: string
 }
 
 /** Passes the items of `source` that arrive while this member is master; drops the rest. */
@@ -27,7 +29,12 @@ export function masterOnly<T> (member: Member, source: AsyncIterable<T> | Iterab
 
 /** As `masterOnly`, with each passed item stamped with the epoch under which it passed. */
 export function masterOnlyStamped<T> (member: Member, source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions = {}): AsyncIterableIterator<Stamped<T>> {
-  return new MasterFilter(member, mastersOf(member, opts), source, item => ({ item, epoch: member.epoch }))
+  return new MasterFilter(member, mastersOf(member, opts), source, item => stamp(member, item))
+}
+
+function stamp<T> (member: Member, item: T): Stamped<T> {
+  const epoch = member.epoch
+  return { item, epoch, token: tokenString({ epoch, holder: member.id }) }
 }
 
 /**
@@ -94,7 +101,7 @@ export function masterOnlyStream (member: Member, opts: FilterOptions & { readon
   return new Transform({
     objectMode: true,
     transform (chunk: unknown, _enc: BufferEncoding, done: TransformCallback) {
-      if (member.isMaster(n)) done(null, stamped ? { item: chunk, epoch: member.epoch } : chunk)
+      if (member.isMaster(n)) done(null, stamped ? stamp(member, chunk) : chunk)
       else done()
     }
   })

@@ -17,10 +17,17 @@ import type { View } from '../core/view.js'
 import { InvalidOptionError } from '../errors.js'
 import { validateMasters } from '../options.js'
 import { log } from '../log.js'
+import { tokenString } from '../core/fencing.js'
 
 export interface RouteContext {
-  /** The fencing token of this grant: higher than any epoch granted before in the group. */
+  /** The epoch of the view in which mastership was granted: higher than any granted before in the group. */
   readonly epoch: number
+  /**
+   * This grant's fencing token (core/fencing.ts): the epoch and this member's id, as a string
+   * that sorts as the grants do. Unlike the bare epoch it is never shared by two grants to
+   * different members, also across the sides of an `allow` split. Give it to the store.
+   */
+  readonly token: string
   /** The view in which mastership was granted. */
   readonly view: View
   /** This member's rank in that view. */
@@ -171,7 +178,7 @@ class RouteRunner extends EventEmitter implements Route {
     const controller = new AbortController()
     this.controller = controller
     this.grantEpoch = view.id.epoch
-    const ctx: RouteContext = { epoch: view.id.epoch, view, rank, signal: controller.signal, isMaster: () => this.member.isMaster(this.masters) }
+    const ctx: RouteContext = { epoch: view.id.epoch, token: tokenString({ epoch: view.id.epoch, holder: this.member.id }), view, rank, signal: controller.signal, isMaster: () => this.member.isMaster(this.masters) }
     try {
       await this.def.start(ctx)
     } catch (error) {
