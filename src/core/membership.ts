@@ -880,6 +880,11 @@ export class Membership {
     h.dead = true
     h.verify = undefined
     this.out.push({ type: 'dead', peer })
+    // Our own verdict, leader or not: a connection that carried nothing for the whole detection
+    // window may be one across a cut whose queued frames wait behind TCP's backed-off
+    // retransmissions; what we send next (a report, a join, a reply after the heal) must go on a
+    // fresh one. Not for a superseded incarnation: its id's connection is the new process's.
+    if (!h.superseded) this.out.push({ type: 'hangup', peer })
     if (this.proposal?.members.some(m => m.id === peer) === true) this.proposal = undefined
     if (!this.proposeIfNeeded(now)) {
       const leader = this._view?.members[0]

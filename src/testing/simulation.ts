@@ -75,7 +75,9 @@ export class Simulation {
   private queue: Scheduled[] = []
   private seq = 0
   private readonly links = new Set<string>()
-  private blocked: ((a: string, b: string) => boolean) | undefined
+  private groups: ((a: string, b: string) => boolean) | undefined
+  /** Directed cuts, `from>to`. */
+  private readonly cuts = new Set<string>()
   private incarnation = 0
   private readonly quorum: QuorumRule | undefined
 
@@ -156,10 +158,26 @@ export class Simulation {
   partition (groups: ReadonlyArray<readonly string[]>): void {
     const side = new Map<string, number>()
     groups.forEach((g, i) => { for (const id of g) side.set(id, i) })
-    this.blocked = (a, b) => side.get(a) !== undefined && side.get(b) !== undefined && side.get(a) !== side.get(b)
+    this.groups = (a, b) => side.get(a) !== undefined && side.get(b) !== undefined && side.get(a) !== side.get(b)
   }
 
-  heal (): void { this.blocked = undefined }
+  /**
+   * Cuts single links: each pair `[a, b]` stops a's packets to b, and b's to a too unless
+   * `oneWay`. Cuts add up, with each other and with `partition`; `heal` lifts them all. With
+   * these, partitions need not be transitive: a bridge (`{1,2} | 3 | {4,5}`, where 3 reaches
+   * everyone), a ring (each reaches only its neighbours), a member that cannot send.
+   */
+  cut (pairs: ReadonlyArray<readonly [string, string]>, opts: { oneWay?: boolean } = {}): void {
+    for (const [a, b] of pairs) {
+      this.cuts.add(`${a}>${b}`)
+      if (opts.oneWay !== true) this.cuts.add(`${b}>${a}`)
+    }
+  }
+
+  heal (): void {
+    this.groups = undefined
+    this.cuts.clear()
+  }
 
   /**
    * Hands node `to` a message as if `from` had sent it over an authenticated connection: a peer
@@ -284,9 +302,15 @@ export class Simulation {
 
   private linkKey (a: string, b: string): string { return a < b ? `${a}|${b}` : `${b}|${a}` }
 
+  /** Whether packets from `a` to `b` are dropped. */
+  private blocked (a: string, b: string): boolean {
+    return this.groups?.(a, b) === true || (this.cuts.size > 0 && this.cuts.has(`${a}>${b}`))
+  }
+
+  /** A connection needs packets both ways (a one-way cut fails the handshake). */
   private reachable (from: string, to: string): boolean {
     const target = this.nodes.get(to)
-    return target !== undefined && target.state !== 'crashed' && !target.left && this.blocked?.(from, to) !== true
+    return target !== undefined && target.state !== 'crashed' && !target.left && !this.blocked(from, to) && !this.blocked(to, from)
   }
 
   private oneWay (): number {
@@ -324,11 +348,11 @@ export class Simulation {
       this.connect(from, to)
       if (!this.links.has(key)) return
     }
-    if (this.blocked?.(from, to) === true || this.random() < this.lossRate) return
+    if (this.blocked(from, to) || this.random() < this.lossRate) return
     // per-link FIFO is not modelled; the protocol must cope with reordering too
     // Sent bytes still arrive after the sender closes or dies (TCP flushes); a cut link drops them.
     this.after(this.oneWay(), () => {
-      if (this.blocked?.(from, to) === true) return
+      if (this.blocked(from, to)) return
       this.toNode(to, n => n.core.receive(from, msg, this.now))
     })
   }
