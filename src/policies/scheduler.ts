@@ -1,47 +1,64 @@
 /**
- * Cluster scheduler: each tick of a job fires once in the whole cluster, on the coordinator,
- * also across failovers (Quartz's clustered JobStore, with the view and its lease instead of
- * database row locks).
+ * Cluster scheduler: each tick of a job fires at most once in the whole cluster, on the
+ * coordinator, also across failovers (Quartz's clustered JobStore, with the view and its lease
+ * instead of database row locks).
  *
  * Tick times are a pure function of the spec, so every member computes the same ones:
  * `everyMs` ticks at the multiples of everyMs since the Unix epoch; `cron` ticks at the times
  * croner computes, in `timezone` (UTC unless given, so hosts in other zones agree).
  *
  * Protocol (service channel `conclave.scheduler`: a direct, ordered, authenticated stream per
- * peer). Every member keeps `lastFired` per job: the highest tick it knows was claimed.
- *  1. claim: before firing tick T the firing member records T, sends `{claim, job, T, epoch}` to
- *     every other member of its view and waits for all `{claimed, job, T}` acks, or ackTimeoutMs.
- *     A receiver records lastFired = max(lastFired, T), then acks. It ignores (no record, no
- *     ack) a claim stamped with an epoch older than its own view when the sender does not
- *     coordinate that view: a deposed master.
- *  2. fire: right before calling fn the firer checks again that it is the acting rank 0 (lease
- *     live): a process that was paused past its lease, or demoted meanwhile, does not fire.
- *  3. takeover: a member that becomes rank 0 first asks every other member of its view
+ * peer, whose queued frames are lost when it breaks, so no step relies on one frame). Every
+ * member, scheduled jobs or not, runs the hub (Member's constructor installs it): it keeps
+ * `lastFired` per job, the highest tick it knows was claimed, and the coordinator of each view it
+ * installed (epoch → members[0]).
+ *  1. claim: before firing tick T the firer records T and sends `{claim, job, T, epoch}` to every
+ *     other member of its view. Every ackTimeoutMs it resends the claim, stamped with its current
+ *     epoch, to the members that have not acked. Members that leave the view are no longer
+ *     waited for; members that join it are sent the claim and waited for too.
+ *  2. accept: a receiver records lastFired = max(lastFired, T) and acks `{claimed, job, T}` only
+ *     if it installed view `epoch` and the sender coordinated it. Any other claim is dropped and
+ *     counted, never acked: one from another member of that view, or for an epoch it has not
+ *     installed (yet: a resend gets through once it has).
+ *  3. fire: the firer calls fn once every member of its current view has acked, and only if it
+ *     is still the acting rank 0, computed against its lease: checked at each resend, at each
+ *     view change and right before the call. Demoted, it gives up: T is lost, never fired.
+ *     It also gives up when the next tick comes due first (see the invariants).
+ *  4. takeover: a member that becomes rank 0 first asks every other member of its view
  *     (`{query, job}` → `{state, job, lastFired}`), waits for all answers or ackTimeoutMs and
- *     takes the max. Only then does it schedule: ticks ≤ lastFired never fire again; ticks that
- *     passed while no master could fire follow `missed`.
- *  4. a member that joins a view asks its coordinator once per job, so it knows the ticks
- *     claimed before it was a member (it may be the successor of a later failover).
+ *     takes the max with its own. Only then does it schedule: ticks ≤ lastFired never fire
+ *     again; ticks that passed while no master could fire follow `missed`.
+ *  5. join: a member that joins a view asks its coordinator once per job, so it knows the ticks
+ *     claimed before it was a member.
  *
- * Why a tick cannot fire twice: a member fires only while it is rank 0 with a live lease
- * (checked at the call). A successor is promoted only when it installs a view without the old
- * master, and the group installs that view only after the old master's lease ended
- * (docs/design.md), so every fire of the old master precedes the successor's promotion, and
- * every fire was preceded by a claim. The successor learns the last claim from any member of
- * its view that acked it, and under `missed: 'skip'` it never fires a tick whose time passed
- * before its promotion anyway.
+ * Why no tick fires twice: the firer calls fn for T only after every member of its view has
+ * recorded T, and only while it holds its lease. A successor is promoted only in a view without
+ * the old firer, which the group installs only after the old firer's lease ended
+ * (docs/design.md), so every fire of the old firer precedes the promotion. The successor is the
+ * oldest surviving member; joiners rank last, so unless every member older than it is gone too
+ * (below), it was in the old firer's view when T fired, recorded T before its promotion, and
+ * starts above T whatever its wall clock says, under either missed policy. Claims are accepted
+ * only from the coordinator of their epoch, so no other member can make members record ticks
+ * (which would hold back the coordinator's).
  *
  * Failure cases:
- *  - the master dies (or is demoted) between claim and fire: members recorded T, nobody fires
- *    it — the tick is lost. At most once is the price of no lock store.
- *  - the master dies after firing: the successor learns T from the members that acked it.
- *  - the master fires after an ack timed out and dies, the member that missed the claim
- *    becomes the successor, and no member that acked answers its query in time: that
- *    successor does not know T. Under 'skip' it still cannot fire T (its time passed before
- *    the promotion) unless its wall clock lags the old master's by more than the failover
- *    took; under 'latest' T may be the missed tick it catches up. Two faults at once.
- *  - a member that runs no scheduler at all never acks: every claim waits ackTimeoutMs.
- *    Schedule the same jobs on every member, as with routes.
+ *  - lost ticks (at most once is the price of no lock store): the firer dies or is demoted
+ *    between claim and fire; a claim is not acked by every member before the next tick is due.
+ *    A member that stays in the view but cannot be reached on its stream, or a firer waiting on
+ *    a hung member until its lease lapses, loses every tick meanwhile. Keep ackTimeoutMs well
+ *    below the tick period, so a resend lands within the tick.
+ *  - split brain: under `splitBrain: 'allow'` both sides of a partition have a coordinator and
+ *    each waits only for its own view, so both fire. 'majority' leaves the minority without one.
+ *  - the lease's assumption: a pause that performance.now() does not see, longer than the
+ *    lease margin, lets the old firer fire after its successor's promotion (docs/design.md).
+ *  - a successor that joined after T fired and outlived every member that recorded T learns T
+ *    only from its join query and its takeover query; if neither answer came, it may fire T
+ *    again under 'latest' (under 'skip' only if its wall clock lags the old firer's by more than
+ *    the failover took).
+ *  - fired means fn was called once; its effects are not transactional: a firer killed during
+ *    fn leaves them half done, and no one calls fn for that tick again.
+ *  - a member remembers at most 10,000 jobs it does not run and forgets the least recently
+ *    claimed beyond that; it cannot fire those, it only answers queries about them.
  *
  * Why only rank 0 fires (there is no `masters` option, unlike routes): a member knows only its
  * own lease, so rank 1 cannot tell that rank 0 stopped firing until a view without rank 0 makes
@@ -49,11 +66,15 @@
  *
  * Invariants (per job, per member):
  *  - one serial loop: a tick's fn is awaited before the next tick is considered; at most one
- *    timer (the wait for the next tick, clamped to 60 s, or the ack/answer wait) at a time;
- *  - a tick fires on time if it came due while the loop waited as master (for its timer, or
- *    for the answers after a promotion) and no later tick is due yet; every other due tick
- *    (passed before the promotion, during a long fn, during a blocked event loop) is missed:
- *    'skip' drops them, 'latest' fires the newest once;
+ *    timer at a time (the wait for the next tick, clamped to 60 s; the claim's resend; or the
+ *    wait for the takeover answers), all on the injected clock;
+ *  - a tick fires on time if it came due while the loop waited as master (for its timer, for
+ *    the answers after a promotion, or for the acks of a claim it gave up) and no later tick is
+ *    due yet; every other due tick (passed before the promotion, during a long fn, during a
+ *    blocked event loop) is missed: 'skip' drops them, 'latest' fires the newest once;
+ *  - a claim waits at most until the next tick is due. Then its tick is lost, and the next tick
+ *    is claimed on time, under either policy: 'latest' would pick the newest due tick anyway,
+ *    and 'skip' never fires a tick after the next one came due;
  *  - on demotion the timer is cleared and the tick's signal aborts; on a graceful leave firing
  *    stops before the group hears of it (a running fn is awaited up to leaveTimeoutMs);
  *    after cancel() or stop() no timer is left;
