@@ -5,7 +5,8 @@
  *
  * Start two or three of these. Every 100 ms exactly one of them (the coordinator) prints a
  * "tick" line, stamped with the tick's scheduled time and the fencing epoch. Kill it and
- * another continues where it stopped: no tick time is printed twice.
+ * another continues where it stopped: no tick time is printed twice. A "coordinator" line says
+ * when a process becomes or stops being the one that fires.
  */
 import '../src/polyfill.js'
 import { createMember } from '../src/index.js'
@@ -15,6 +16,7 @@ const { options, values } = memberArgs({ every: { type: 'string' }, missed: { ty
 const member = await createMember(options)
 emit('ready', { id: member.id, name: member.name, listen: member.addresses })
 reportViews(member)
+member.on('coordinator', c => { emit('coordinator', { isCoordinator: c.isCoordinator, epoch: c.epoch }) })
 
 const job = member.schedule('report', { everyMs: Number(values.every ?? 1000) }, tick => {
   emit('tick', { job: tick.job, tick: tick.tick, epoch: tick.epoch, member: member.name })

@@ -35,7 +35,7 @@ import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, t
 import { MemberRegistry } from './registry/registry.js'
 import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
-import { schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
+import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
 
 export interface ViewChange {
   readonly view: View
@@ -282,6 +282,7 @@ export class Member implements EndpointSource {
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
     this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
+    installScheduler(this) // every member acks claims, scheduled jobs or not
     this.dualMasters = new DualMasterDetector({
       view: () => this.view,
       viewHasMasters: () => this.quorum === 'ok',

@@ -1,8 +1,9 @@
 /**
  * Cluster scheduler: the tick math as tables, then real libp2p members in one process on
  * 127.0.0.1 — exactly once on the coordinator, a graceful handover, the missed-tick policies,
- * cancel and stop, hostile service messages, option errors, and a cron spec.
- * The SIGKILL failover across processes is in scheduler.process.test.ts.
+ * cancel and stop, hostile service messages, acks from members without jobs, option errors, and
+ * a cron spec. The claim protocol under loss, on a manual clock, is in scheduler.manual.test.ts;
+ * the SIGKILL failover across processes in scheduler.process.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { createMember, InvalidOptionError, Member } from '../src/index.js'
@@ -249,7 +250,7 @@ describe('cluster scheduler', () => {
     expect(errors.every(e => e.job === 'fails' && e.tick > 0)).toBe(true)
   })
 
-  it('ignores malformed scheduler messages and stale claims from a non-coordinator', async () => {
+  it('ignores malformed scheduler messages and claims from a member that did not coordinate their epoch', async () => {
     const [a, b, c] = await trio()
     const { fires, jobs: [ja] } = scheduleAll([a, b, c], { everyMs: 100 })
     await waitUntil(() => fires.length >= 3, 10_000, 'first ticks')
@@ -258,14 +259,26 @@ describe('cluster scheduler', () => {
       { type: 'claim', job: '', tick: far, epoch: a.epoch }, { type: 'claim', job: 'job', tick: Number.NaN, epoch: a.epoch },
       { type: 'state', job: 'job', lastFired: 'x' }, { type: 'claimed', job: 'job' }, { type: 'nope', job: 'job' },
       { type: 'query', job: 'x'.repeat(10_000) },
-      // a claim from a deposed master (older epoch, not the coordinator) must not hold back the ticks
-      { type: 'claim', job: 'job', tick: far, epoch: a.epoch - 1 }]
+      // claims from a member that did not coordinate the epoch (an older one, the current one)
+      // must not hold back the ticks
+      { type: 'claim', job: 'job', tick: far, epoch: a.epoch - 1 }, { type: 'claim', job: 'job', tick: far, epoch: a.epoch }]
     for (const g of garbage) c.sendService(a.id, SCHEDULER_SERVICE, g)
     const before = fires.length
     await waitUntil(() => fires.length >= before + 5, 5000, 'ticks after the garbage')
     expect(a.dropped['service-error']).toBeUndefined()
+    expect((a.dropped['scheduler-claim-not-coordinator'] ?? 0) + (a.dropped['scheduler-claim-epoch-unknown'] ?? 0)).toBe(2)
     expect(ja?.lastFired).toBeLessThan(far)
     expect(new Set(fires.map(f => f.who))).toEqual(new Set(['a']))
+  })
+
+  it('members that run no scheduled job ack claims all the same: the ticks fire on time', async () => {
+    const [a] = await trio()
+    const { fires } = scheduleAll([a], { everyMs: 100 })
+    await waitUntil(() => fires.length >= 8, 5000, 'ticks with acks from b and c')
+    await Promise.all(jobs.map(async j => await j.cancel()))
+    const ticks = ticksOf(fires)
+    expect(gaps(ticks, 100).every(g => g === 1), `gaps: ${gaps(ticks, 100).join(',')}`).toBe(true)
+    expect(fires.every(f => f.firedAt - f.tick < 100)).toBe(true)
   })
 
   it('fires a cron spec (every second) on the coordinator only', async () => {
