@@ -84,6 +84,7 @@ import { EventEmitter } from 'node:events'
 import { Cron } from 'croner'
 import { InvalidOptionError } from '../errors.js'
 import { log } from '../log.js'
+import { tokenString } from '../core/fencing.js'
 
 /** The service name of the scheduler's messages on the member's direct streams. */
 export const SCHEDULER_SERVICE = 'conclave.scheduler'
@@ -136,8 +137,10 @@ export interface TickContext {
   readonly tick: number
   /** When fn was called, Unix ms. */
   readonly firedAt: number
-  /** Fencing token: the view epoch when the tick fired. */
+  /** The view epoch when the tick fired. */
   readonly epoch: number
+  /** The firing grant's fencing token (core/fencing.ts: the epoch and this member's id). */
+  readonly token: string
   /** Aborts when this member stops being the firing master (or the job is cancelled). */
   readonly signal: AbortSignal
 }
@@ -654,7 +657,7 @@ class JobRunner extends EventEmitter implements ScheduledJob {
     const epoch = this.host.epoch
     this.report({ type: 'fired', job: this.name, tick, epoch })
     try {
-      await this.fn({ job: this.name, tick, firedAt: this.clock.now(), epoch, signal })
+      await this.fn({ job: this.name, tick, firedAt: this.clock.now(), epoch, token: tokenString({ epoch, holder: this.host.id }), signal })
     } catch (error) {
       this.report({ type: 'error', job: this.name, tick, error })
     }
