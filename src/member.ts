@@ -14,11 +14,12 @@
 import { EventEmitter, on } from 'node:events'
 import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
-import { foundingRule, Membership, type Effect } from './core/membership.js'
-import { diffMembers, type View } from './core/view.js'
-import { tokenString } from './core/fencing.js'
+import { foundingRule, Membership } from './core/membership.js'
+import type { View } from './core/view.js'
+import { MemberDriver } from './runtime/driver.js'
+import type { CoordinatorChange, MastershipChange, ViewChange } from './runtime/changes.js'
 import type { Basis, NoQuorumReason } from './core/quorum.js'
-import { ANNOUNCE_INTERVAL_MS, ANNOUNCE_TO_VIEW_EVERY, DualMasterDetector, MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
+import { MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
 import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
 import { peerLimits, type PeerLimits } from './security/rate-limit.js'
@@ -37,61 +38,7 @@ import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
 
-export interface ViewChange {
-  readonly view: View
-  readonly previous: View | undefined
-  readonly joined: readonly MemberRecord[]
-  readonly left: readonly MemberRecord[]
-  /** Whether this member coordinates this view. */
-  readonly isCoordinator: boolean
-  /**
-   * Whether this view may have masters under the split-brain policy: `'ok'`, or why not
-   * (`'no-majority'`: a minority of the last majority membership; `'below-quorum'`: fewer
-   * members than `quorum`). A view without quorum has no coordinator and no masters.
-   */
-  readonly quorum: 'ok' | NoQuorumReason
-}
-
-export interface CoordinatorChange {
-  readonly isCoordinator: boolean
-  /** The view's epoch at the change: a fencing token while coordinating. */
-  readonly epoch: number
-  readonly view: View | undefined
-}
-
-export type MastershipReason =
-  /** the first view this member installed ranks it a master (it founded the group or joined a small one) */
-  | 'elected'
-  /** an older member failed (crash, hang, cut off) and was excluded */
-  | 'failover'
-  /** an older member left gracefully */
-  | 'handover'
-  /** the view lost quorum (a minority side of a partition under `majority`, or below `quorum`) */
-  | 'no-quorum'
-  /** a view change for another reason (a merge, members joining) */
-  | 'view'
-  /** the lease lapsed: some member has not echoed a heartbeat within leaseMs (self-demotion) */
-  | 'lease-expired'
-  /** the lease holds again in the same view */
-  | 'lease-renewed'
-  /** the group removed this member (it was paused or cut off); it rejoins as the youngest */
-  | 'excluded'
-  /** stop() was called */
-  | 'leaving'
-
-export interface MastershipChange {
-  readonly isMaster: boolean
-  /** The epoch of the view at the change. */
-  readonly epoch: number
-  /** On a promotion, the grant's fencing token (core/fencing.ts: epoch and this member's id). */
-  readonly token: string | undefined
-  /** This member's acting rank after the change (undefined when it may not act at all). */
-  readonly rank: number | undefined
-  /** The N of masters(N) this change is about. */
-  readonly masters: number
-  readonly reason: MastershipReason
-  readonly view: View | undefined
-}
+export type { ViewChange, CoordinatorChange, MastershipReason, MastershipChange } from './runtime/changes.js'
 
 export interface Message {
   readonly from: string
@@ -176,17 +123,6 @@ export interface MemberInit {
 
 type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
-interface Watcher {
-  readonly masters: number
-  last: boolean
-  /** The epoch of the view in which this watcher last saw a promotion. */
-  grantedIn: number | undefined
-  readonly listener: (change: MastershipChange) => void
-}
-
-/** The longest the core's timer sleeps, whatever its deadlines say. */
-const MAX_SLEEP_MS = 1000
-
 /** How long a discovery greeting's dial may take (see the `probe` flag of a send effect): a connect and handshake take milliseconds. */
 const PROBE_DIAL_TIMEOUT_MS = 300
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
@@ -200,33 +136,14 @@ export class Member implements EndpointSource {
   private incarnation: number
   /** Open while running with a `stateDir`. */
   private durable: DurableState | undefined
-  private stateFailed = false
   private core: Membership | undefined
+  /** Runs the core: effects, timer, mastership (runtime/driver.ts, shared with the simulation). */
+  private readonly driver: MemberDriver
   private state: State = 'new'
-  /** The one timer of the membership core, set to its next deadline (see `arm`). */
-  private timer: NodeJS.Timeout | undefined
-  private timerAt = Number.POSITIVE_INFINITY
-  private timerStopped = false
-  /** K for the core: masters + 1, raised by routes and watchers that ask for more masters. */
-  private monitorsWanted: number
-  /** Set by stop(): this member no longer acts as master, whatever its rank. */
-  private leaving = false
-  private readonly watchers = new Set<Watcher>()
   /** Conclave's own consumers of view changes (see `onViewChange`). */
   private readonly viewHooks = new Set<(change: ViewChange) => void>()
   private readonly beforeLeave = new Set<() => Promise<void>>()
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
-  /** Members this member judged dead (to tell a failover from a handover). */
-  private readonly deadSeen = new Set<string>()
-  /** Peers with an open connection: where a master announces itself (policies/dual-master.ts). */
-  private readonly connectedPeers = new Set<string>()
-  private readonly dualMasters: DualMasterDetector
-  private announceTimer: NodeJS.Timeout | undefined
-  /** Members of earlier views, by id, with their incarnation: who comes back in a merge. Bounded. */
-  private readonly formerMembers = new Map<string, number>()
-  /** Why the installed view came about: the reason of a first promotion in it. */
-  private installReason: MastershipReason = 'elected'
-  private lastSeedDial = Number.NEGATIVE_INFINITY
   private seedFailures = new Set<string>()
   /** Seeds that answered as another cluster (reported once each). */
   private readonly rejectedSeeds = new Set<string>()
@@ -235,10 +152,7 @@ export class Member implements EndpointSource {
   /** The ids of `idsOf`'s view, cached per view object: rate limits ask on every frame. */
   private idsOf: { view: View | undefined, ids: Set<string> } = { view: undefined, ids: new Set() }
   private readonly limits: PeerLimits
-  private leftWaiter: (() => void) | undefined
   private stopping: Promise<void> | undefined
-  private busy = false
-  private readonly pending: Array<() => void> = []
   /** Counts of dropped input (from the network) by reason. */
   readonly dropped: Record<string, number> = {}
   /** Counts of outbound frames not sent, by reason (peer not connected, queue full, ...). */
@@ -278,37 +192,45 @@ export class Member implements EndpointSource {
       this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
     }, this.options.maxMessageBytes)
     this.emitter.setMaxListeners(0)
-    this.monitorsWanted = this.options.masters + 1
+    this.driver = new MemberDriver({
+      now: () => this.clock(),
+      setTimer: (fn, ms) => {
+        const timer = setTimeout(fn, ms)
+        return () => { clearTimeout(timer) }
+      },
+      // Heartbeats may go as datagrams: repeated every period, so a lost one costs nothing.
+      send: (to, msg, o) => {
+        this.transport.send(to, this.codec.encode(msg), { addresses: o.addrs, onlyIfConnected: o.onlyIfConnected, unreliable: msg.t === 'hb', ...(o.probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {}) })
+      },
+      sendService: (to, service, data) => { this.sendService(to, service, data, { onlyIfConnected: true }) },
+      dial: (peer, addrs) => { this.transport.dial({ peer, addresses: addrs }) },
+      hangup: peer => { this.transport.disconnect?.(peer) },
+      dialSeeds: () => { this.dialSeeds() },
+      persist: (maxEpoch, basis) => this.persist(maxEpoch, basis),
+      events: {
+        view: change => {
+          this.viewChangedAt = this.clock()
+          for (const m of change.left) this.limits.members.forget(m.id)
+          for (const hook of [...this.viewHooks]) this.call('view', hook, [change])
+          this.emit('view', change)
+        },
+        excluded: (by, previous) => { this.emit('excluded', { by, previous }) },
+        suspect: (id, reason) => { this.emit('suspect', { id, reason }) },
+        refuted: id => { this.emit('refuted', { id }) },
+        waiting: e => { this.emit('waiting', e) },
+        merge: (view, rejoined) => { this.emit('merge', { view, rejoined }) },
+        splitBrain: e => { this.emit('split-brain', e) },
+        dropped: reason => { this.countDrop(reason, undefined) },
+        left: () => {},
+        call: (event, fn) => { this.call(event, fn, []) }
+      }
+    }, { masters: this.options.masters, discoveryIntervalMs: this.options.timing.discoveryIntervalMs })
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
     this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
     installScheduler(this) // every member acks claims, scheduled jobs or not
-    this.dualMasters = new DualMasterDetector({
-      view: () => this.view,
-      viewHasMasters: () => this.quorum === 'ok',
-      masters: this.options.masters,
-      rank: () => this.rank,
-      send: (peer, data) => { this.sendService(peer, MASTERSHIP_SERVICE, data, { onlyIfConnected: true }) },
-      report: event => { this.emit('split-brain', event) },
-      clock: () => this.clock()
-    })
     this.registerService(MASTERSHIP_SERVICE, (from, data) => {
-      if (!this.dualMasters.onMessage(from, data)) this.countDrop('mastership-invalid', from)
-    })
-    // A master announces itself to everyone on promotion, then once a second to connected
-    // peers outside its view (the other side of a healed partition) and every
-    // ANNOUNCE_TO_VIEW_EVERY seconds to its own view (a frame per member costs idle CPU); no
-    // timer while not master.
-    this.watchMastership(this.options.masters, c => {
-      if (c.isMaster && this.announceTimer === undefined) {
-        this.dualMasters.announce(this.connectedPeers)
-        let round = 0
-        this.announceTimer = setInterval(() => {
-          const all = ++round % ANNOUNCE_TO_VIEW_EVERY === 0
-          const view = this.view
-          this.dualMasters.announce(all ? this.connectedPeers : [...this.connectedPeers].filter(p => view === undefined || !view.members.some(m => m.id === p)))
-        }, ANNOUNCE_INTERVAL_MS)
-      } else if (!c.isMaster) this.stopAnnouncing()
+      if (!this.driver.mastershipMessage(from, data)) this.countDrop('mastership-invalid', from)
     })
   }
 
@@ -345,7 +267,7 @@ export class Member implements EndpointSource {
    * otherwise undefined. Computed against the clock at the call.
    */
   get rank (): number | undefined {
-    return this.leaving ? undefined : this.core?.actingRank(this.clock())
+    return this.driver.rank
   }
 
   /**
@@ -357,8 +279,7 @@ export class Member implements EndpointSource {
    * those gives false.
    */
   isMaster (masters: number = this.options.masters): boolean {
-    const rank = this.rank
-    return rank !== undefined && rank < masters
+    return this.driver.isMaster(masters)
   }
 
   /**
@@ -366,15 +287,7 @@ export class Member implements EndpointSource {
    * members (serially, after the change). Returns a function that stops watching.
    */
   watchMastership (masters: number, listener: (change: MastershipChange) => void): () => void {
-    // A master needs a lease, and a lease needs heartbeats with every member: rank N − 1 must
-    // monitor everyone, and so must the next in line.
-    if (masters + 1 > this.monitorsWanted) {
-      this.monitorsWanted = masters + 1
-      this.core?.setMonitors(this.monitorsWanted)
-    }
-    const watcher: Watcher = { masters, last: this.isMaster(masters), grantedIn: undefined, listener }
-    this.watchers.add(watcher)
-    return () => { this.watchers.delete(watcher) }
+    return this.driver.watchMastership(masters, listener)
   }
 
   /**
@@ -451,7 +364,7 @@ export class Member implements EndpointSource {
    * the member's `masters`, and those of routes and `watchMastership` callers.
    */
   mastershipLevels (): number[] {
-    return [...new Set([...this.watchers].map(w => w.masters))].sort((a, b) => a - b)
+    return this.driver.mastershipLevels()
   }
 
   on<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
@@ -479,16 +392,8 @@ export class Member implements EndpointSource {
     if (this.state !== 'new') return
     this.state = 'starting'
     const handlers: TransportHandlers = {
-      onConnected: peer => {
-        this.connectedPeers.add(peer)
-        this.feed(now => this.core?.connectedTo(peer, now))
-        // A new connection may be the other side of a healed partition: tell it who we are.
-        this.dualMasters.announce([peer])
-      },
-      onDisconnected: peer => {
-        this.connectedPeers.delete(peer)
-        this.feed(now => this.core?.disconnectedFrom(peer, now))
-      },
+      onConnected: peer => { this.driver.connected(peer) },
+      onDisconnected: peer => { this.driver.disconnected(peer) },
       onDialFailed: (target, reason) => {
         if (log.transport.enabled) log.transport('dial %s failed: %s', target.peer ?? target.address, reason)
         this.onDialFailed(target)
@@ -531,7 +436,7 @@ export class Member implements EndpointSource {
     }
     const seeds = this.seedAddresses()
     const quorum = { splitBrain: this.options.splitBrain, quorum: this.options.quorum }
-    this.core = new Membership({
+    const core = this.core = new Membership({
       self,
       timing: this.options.timing,
       hasSeeds: seeds.length > 0,
@@ -542,12 +447,10 @@ export class Member implements EndpointSource {
       epochFloor: () => Math.max(Date.now(), floor),
       durable: this.durable !== undefined,
       ...(restored !== undefined ? { restored: { maxEpoch: restored.maxEpoch, basis: restored.basis } } : {}),
-      monitors: this.monitorsWanted,
       quorum
     })
     this.state = 'running'
-    this.dialSeeds(this.clock())
-    this.feed(now => this.core?.start(now))
+    this.driver.start(core)
   }
 
   /**
@@ -634,72 +537,20 @@ export class Member implements EndpointSource {
     if (this.state === 'starting') await new Promise(resolve => setImmediate(resolve))
     this.state = 'stopping'
     // Work stops before the group hears of the leave: the successor cannot start first.
-    this.leaving = true
-    this.evaluateMastership('leaving')
+    this.driver.beginLeave()
     await Promise.allSettled([...this.beforeLeave].map(async hook => await hook()))
     const core = this.core
     if (core !== undefined && core.status !== 'left') {
-      let timeout: NodeJS.Timeout | undefined
-      const left = new Promise<void>(resolve => {
-        this.leftWaiter = resolve
-        timeout = setTimeout(resolve, this.options.leaveTimeoutMs)
-      })
-      this.feed(now => core.leave(now))
-      await left
-      clearTimeout(timeout)
+      await this.driver.leave(this.options.leaveTimeoutMs)
       // Let the final commit leave the socket buffers before the connections close.
       await new Promise(resolve => setTimeout(resolve, 20))
     }
-    this.timerStopped = true
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timer = undefined
-    this.evaluateMastership('leaving')
-    this.stopAnnouncing()
+    this.driver.close()
     this.broadcasts.flush()
     await this.transport.stop()
     this.durable?.close()
     this.state = 'stopped'
     this.emit('stopped')
-  }
-
-  /**
-   * Sets the one timer to the core's next deadline, or to the next seed re-dial while we have no
-   * group; called after every input, since input moves deadlines. An idle member therefore wakes
-   * about once per heartbeat period instead of at a fixed tick rate: on this project's 2-core
-   * machine each wake-up of a Node process costs about 0.1 ms of CPU, so a 25 ms tick alone
-   * was 0.7 % of a core.
-   */
-  private arm (): void {
-    const core = this.core
-    if (core === undefined || this.timerStopped || this.state === 'stopped') return
-    const now = this.clock()
-    let due = Math.min(core.nextDeadline(now), now + MAX_SLEEP_MS)
-    if (this.alone(core)) due = Math.min(due, Math.max(now, this.lastSeedDial + this.options.timing.discoveryIntervalMs))
-    if (this.timer !== undefined && due === this.timerAt) return
-    if (this.timer !== undefined) clearTimeout(this.timer)
-    this.timerAt = due
-    // Node's timers have whole-millisecond resolution and may fire up to 1 ms early against
-    // performance.now(): round up, so that what is due is due when the timer runs.
-    this.timer = setTimeout(() => this.onTimer(), Math.ceil(due - now) + 1)
-  }
-
-  private onTimer (): void {
-    this.timer = undefined
-    const due = this.timerAt
-    this.timerAt = Number.POSITIVE_INFINITY
-    const now = this.clock()
-    // Late by more than the lag threshold: this process was paused (see Membership.tick).
-    this.feed(n => this.core?.tick(n, Math.max(0, n - due - 2)))
-    const core = this.core
-    // Trap 6: a failed seed dial is not retried by libp2p; re-dial while we have no group.
-    if (core !== undefined && this.alone(core) && now >= this.lastSeedDial + this.options.timing.discoveryIntervalMs) {
-      this.dialSeeds(now)
-    }
-    this.arm()
-  }
-
-  private alone (core: Membership): boolean {
-    return core.status === 'joining' || core.view?.members.length === 1
   }
 
   private seedAddresses (): string[] {
@@ -708,22 +559,20 @@ export class Member implements EndpointSource {
     return this.options.seeds.filter(seed => !own.some(a => a === seed || a.startsWith(`${seed}/p2p/`)))
   }
 
-  private dialSeeds (now: number): void {
-    this.lastSeedDial = now
+  private dialSeeds (): void {
     this.seedFailures.clear()
     for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] })
   }
 
   private onDialFailed (target: { peer?: string, address?: string }): void {
     if (target.peer !== undefined) {
-      const peer = target.peer
-      this.feed(now => this.core?.dialFailed(peer, now))
+      this.driver.dialFailed(target.peer)
       return
     }
     if (target.address === undefined) return
     this.seedFailures.add(target.address)
     const seeds = this.seedAddresses()
-    if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.feed(now => this.core?.seedsUnreachable(now))
+    if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.driver.seedsUnreachable()
   }
 
   /** Whether `peer` is a member of the installed view. */
@@ -750,7 +599,7 @@ export class Member implements EndpointSource {
     if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.countDrop('rate-limited-member', peer); return }
     // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
     if (channel === 'datagram') {
-      if (msg.t === 'hb') this.feed(now => this.core?.receive(peer, msg, now))
+      if (msg.t === 'hb') this.driver.receive(peer, msg)
       else this.countDrop('not-a-heartbeat-datagram', peer)
       return
     }
@@ -776,82 +625,7 @@ export class Member implements EndpointSource {
     }
     // Protocol messages travel only on the direct stream, where the sender is authenticated.
     if (channel !== 'direct') { this.countDrop('protocol-on-group' as DropReason, peer); return }
-    this.feed(now => this.core?.receive(peer, msg, now))
-  }
-
-  /** Runs one core input and carries out its effects; inputs that arrive meanwhile queue. */
-  private feed (input: (now: number) => Effect[] | undefined): void {
-    if (this.core === undefined || this.state === 'stopped') return
-    this.pending.push(() => {
-      const effects = input(this.clock()) ?? []
-      let reason: MastershipReason | undefined
-      for (const e of effects) {
-        // Nothing that relies on a write that failed may go out (see `persist`).
-        if (this.stateFailed) break
-        this.carryOut(e)
-        if (e.type === 'install') reason = this.installReason = this.viewReason(e.view, e.previous)
-        else if (e.type === 'excluded') reason = 'excluded'
-      }
-      this.evaluateMastership(reason)
-    })
-    if (this.busy) return
-    this.busy = true
-    try {
-      for (let job = this.pending.shift(); job !== undefined; job = this.pending.shift()) job()
-    } finally {
-      this.busy = false
-    }
-    this.arm()
-  }
-
-  private carryOut (e: Effect): void {
-    switch (e.type) {
-      case 'send':
-        // Heartbeats may go as datagrams: repeated every period, so a lost one costs nothing.
-        this.transport.send(e.to, this.codec.encode(e.msg), { addresses: e.addrs, onlyIfConnected: e.onlyIfConnected, unreliable: e.msg.t === 'hb', ...(e.probe === true ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {}) })
-        break
-      case 'dial':
-        this.transport.dial({ peer: e.peer, addresses: e.addrs })
-        break
-      case 'hangup':
-        this.transport.disconnect?.(e.peer)
-        break
-      case 'install': {
-        this.viewChangedAt = this.clock()
-        const { joined, left } = diffMembers(e.previous, e.view)
-        for (const m of left) this.limits.members.forget(m.id)
-        const isCoordinator = this.core?.isCoordinator(this.clock()) ?? false
-        const change: ViewChange = { view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: this.quorum }
-        for (const hook of [...this.viewHooks]) this.call('view', hook, [change])
-        this.emit('view', change)
-        this.noteMerge(e.view, e.previous, joined)
-        break
-      }
-      case 'excluded':
-        this.emit('excluded', { by: e.by, previous: e.previous })
-        break
-      case 'suspect':
-        this.emit('suspect', { id: e.peer, reason: e.reason })
-        break
-      case 'refuted':
-        this.emit('refuted', { id: e.peer })
-        break
-      case 'left':
-        this.leftWaiter?.()
-        break
-      case 'drop':
-        this.countDrop(e.reason, undefined)
-        break
-      case 'dead':
-        this.deadSeen.add(e.peer)
-        break
-      case 'waiting':
-        this.emit('waiting', { reason: e.reason, joiners: e.joiners, expect: e.expect })
-        break
-      case 'persist':
-        this.persist(e.maxEpoch, e.basis)
-        break
-    }
+    this.driver.receive(peer, msg)
   }
 
   /**
@@ -859,35 +633,16 @@ export class Member implements EndpointSource {
    * member unable to keep its promises after a restart: it stops acting as master now (before
    * the effects that follow) and leaves.
    */
-  private persist (maxEpoch: number, basis: Basis): void {
+  private persist (maxEpoch: number, basis: Basis): boolean {
     const state = this.durable
-    if (state === undefined || this.leaving) return
+    if (state === undefined) return true
     try {
       state.save({ maxEpoch, incarnation: this.incarnation, basis })
+      return true
     } catch (error) {
-      this.leaving = true
-      this.stateFailed = true
       this.emit('state-failed', { error: error as StateDirError })
       setImmediate(() => { void this.stop() })
-    }
-  }
-
-  /** Tells every watcher whose masters(N) status changed, with the reason. */
-  private evaluateMastership (hint: MastershipReason | undefined): void {
-    const rank = this.rank
-    for (const w of [...this.watchers]) {
-      const now = rank !== undefined && rank < w.masters
-      if (now === w.last) continue
-      w.last = now
-      // A first promotion in a view keeps the view's reason even when the lease came a moment
-      // later (a joiner needs one heartbeat echo); a later one in the same view is a renewal.
-      const epoch = this.epoch
-      const reason = hint ?? (this.leaving
-        ? 'leaving'
-        : now ? (w.grantedIn === epoch ? 'lease-renewed' : this.installReason) : 'lease-expired')
-      if (now) w.grantedIn = epoch
-      const change: MastershipChange = { isMaster: now, epoch, token: now ? tokenString({ epoch, holder: this.id }) : undefined, rank, masters: w.masters, reason, view: this.view }
-      this.call('mastership', w.listener, [change])
+      return false
     }
   }
 
@@ -895,35 +650,7 @@ export class Member implements EndpointSource {
   get quorum (): 'ok' | NoQuorumReason { return this.core?.quorumProblem ?? 'ok' }
 
   /** Unexpected-master announcements seen so far (policies/dual-master.ts). */
-  get splitBrainsDetected (): number { return this.dualMasters.detected }
-
-  private stopAnnouncing (): void {
-    if (this.announceTimer !== undefined) clearInterval(this.announceTimer)
-    this.announceTimer = undefined
-  }
-
-  /** Emits `merge` when members of an earlier view (the same processes) came back. */
-  private noteMerge (view: View, previous: View | undefined, joined: readonly MemberRecord[]): void {
-    for (const m of previous?.members ?? []) {
-      if (m.id === this.id) continue
-      this.formerMembers.delete(m.id)
-      this.formerMembers.set(m.id, m.incarnation)
-    }
-    if (this.formerMembers.size > 1024) this.formerMembers.delete(this.formerMembers.keys().next().value as string)
-    const rejoined = joined.filter(m => this.formerMembers.get(m.id) === m.incarnation)
-    if (rejoined.length > 0) this.emit('merge', { view, rejoined })
-  }
-
-  /** Why a new view changed our rank: an older member failed, left, or something else. */
-  private viewReason (view: View, previous: View | undefined): MastershipReason {
-    if (this.quorum !== 'ok') return 'no-quorum'
-    if (previous === undefined) return 'elected'
-    const myOldRank = previous.members.findIndex(m => m.id === this.id)
-    const gone = previous.members.slice(0, Math.max(0, myOldRank)).filter(m => !view.members.some(n => n.id === m.id))
-    const reason: MastershipReason = gone.length === 0 ? 'view' : gone.some(m => this.deadSeen.has(m.id)) ? 'failover' : 'handover'
-    for (const m of previous.members) if (!view.members.some(n => n.id === m.id)) this.deadSeen.delete(m.id)
-    return reason
-  }
+  get splitBrainsDetected (): number { return this.driver.splitBrainsDetected }
 
   private encodeUser (payload: unknown, operation: string): Uint8Array {
     if (this.state !== 'running') throw new NotRunningError(operation)
