@@ -238,6 +238,7 @@ export class FailureDetector {
     const cutoff = this.monitorCutoff(view)
     const members = view.members
     const round = this.heartbeatRound(view, now)
+    let verdicts = 0
     for (let i = 0; i < members.length; i++) {
       const m = members[i] as MemberRecord
       if (m.id === self) continue
@@ -255,10 +256,26 @@ export class FailureDetector {
       // After a pause, messages from others may sit unread: judge on the next tick.
       if (lagged) continue
       if (h.verify !== undefined) {
-        if (now >= this.verifyDeadline(h.verify)) this.declareDead(m.id, now)
+        if (now >= this.verifyDeadline(h.verify)) { this.declareDead(m.id, now); verdicts++ }
       } else if (h.planned && now >= h.lastHeard + t.suspectAfterMs) {
         this.startVerify(m.id, h, 'probe', now)
       }
+    }
+    // A verdict moves the monitor cutoff: whom we now monitor starts being watched at once, not
+    // at a later tick (with no deadline of its own, that tick might not come soon).
+    const current = this.core.view
+    if (verdicts > 0 && current !== undefined) this.replan(current, now)
+  }
+
+  /** Re-decides whom we monitor, after verdicts moved the cutoff. */
+  private replan (view: View, now: number): void {
+    const cutoff = this.monitorCutoff(view)
+    const self = this.core.me.id
+    for (let i = 0; i < view.members.length; i++) {
+      const id = (view.members[i] as MemberRecord).id
+      if (id === self) continue
+      const h = this.health.get(id)
+      if (h !== undefined && !h.dead) this.plan(h, i, cutoff, now)
     }
   }
 

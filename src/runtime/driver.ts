@@ -100,6 +100,8 @@ export class MemberDriver {
   private readonly dualMasters: DualMasterDetector
   private cancelAnnounce: (() => void) | undefined
   private lastSeedDial = Number.NEGATIVE_INFINITY
+  /** When the core's timer last fired: the cap on its sleep counts from there, not from the last input. */
+  private lastTick = Number.NEGATIVE_INFINITY
   private leftWaiter: (() => void) | undefined
   /** How often the core's timer fired (each is a wake-up of the process). */
   timerFires = 0
@@ -133,6 +135,9 @@ export class MemberDriver {
   /** Starts driving `core`: dials the seeds and feeds it its start. */
   start (core: Membership): void {
     this.core = core
+    this.lastTick = this.env.now()
+    // K only ever rises: to what the watchers need, or to what the core was configured with.
+    this.monitorsWanted = Math.max(this.monitorsWanted, core.monitorCount)
     core.setMonitors(this.monitorsWanted)
     this.dialSeeds(this.env.now())
     this.feed(now => core.start(now))
@@ -324,7 +329,8 @@ export class MemberDriver {
     const core = this.core
     if (core === undefined || this.stopped) return
     const now = this.env.now()
-    let due = Math.min(core.nextDeadline(now), now + MAX_SLEEP_MS)
+    // Capped from the last tick: a stream of input must not put the next tick off for good.
+    let due = Math.min(core.nextDeadline(now), Math.max(now, this.lastTick + MAX_SLEEP_MS))
     if (this.alone(core)) due = Math.min(due, Math.max(now, this.lastSeedDial + this.opts.discoveryIntervalMs))
     if (this.cancelTimer !== undefined && due === this.timerAt) return
     this.cancelTimer?.()
@@ -340,6 +346,7 @@ export class MemberDriver {
     const due = this.timerAt
     this.timerAt = Number.POSITIVE_INFINITY
     const now = this.env.now()
+    this.lastTick = now
     // Late by more than the lag threshold: this process was paused (see Membership.tick).
     this.feed(n => this.core?.tick(n, Math.max(0, n - due - 2)))
     const core = this.core

@@ -1,24 +1,37 @@
 /**
  * A deterministic simulation of many members on a manual clock (after etcd-raft's rafttest
- * network): a seeded network with per-message delay and loss, partitions, crashes, hangs
- * (SIGSTOP: the process keeps its connections but processes nothing; on resume its timers run
- * before its queued input, as in Node's event loop) and graceful leaves.
+ * network). Each member runs the same code as a real one: its membership core through the
+ * member driver (runtime/driver.ts: effects, timers, mastership and its reasons, merges, the
+ * dual-master detector); only the network and the clocks are simulated.
  *
- * The simulation plays the shell's part: it carries out the core's effects. A hook runs after
- * every step so tests can check invariants continuously.
+ * Faults: per-message delay, loss (a retransmission on streams; a lost datagram), duplication
+ * and reordering (datagrams; streams are FIFO per connection, see sim-network.ts); partitions
+ * into sides, cuts of single links, one way or both (so partitions need not be transitive);
+ * crashes; hangs (SIGSTOP: the process keeps its connections but processes nothing; on resume
+ * its due timers run before its queued input, as in Node's event loop); graceful leaves;
+ * restarts under the same id with empty or durable state; per-member clocks with an offset and
+ * a rate, and wall-clock steps.
+ *
+ * A hook runs after every step so tests can check invariants continuously (invariants.ts).
  */
-import { foundingRule, Membership, type Effect, type Founding } from '../core/membership.js'
+import { foundingRule, Membership, type Founding } from '../core/membership.js'
 import { DEFAULT_TIMING, type Timing } from '../core/timing.js'
 import type { View } from '../core/view.js'
 import type { ProtocolMessage } from '../core/messages.js'
-import { seededRandom } from './random.js'
 import type { Basis, QuorumRule } from '../core/quorum.js'
+import type { MastershipChange } from '../runtime/changes.js'
+import { MemberDriver, type DriverEnv } from '../runtime/driver.js'
+import { MASTERSHIP_SERVICE } from '../policies/dual-master.js'
+import { seededRandom } from './random.js'
+import { SimNetwork, type Endpoint, type Payload } from './sim-network.js'
 
 export interface SimulationOptions {
   readonly seed: number
   readonly timing?: Partial<Timing>
-  /** Probability that one direct message is lost. @default 0 */
+  /** Probability that one message is lost (a datagram), or retransmitted (on a stream). @default 0 */
   readonly lossRate?: number
+  /** Probability that one message arrives twice. @default 0 */
+  readonly duplicateRate?: number
   /** One-way delay range in ms. @default [0.2, 3] */
   readonly delayMs?: readonly [number, number]
   /** Delay before peers notice a crashed process's connection closing. @default 60 */
@@ -27,54 +40,174 @@ export interface SimulationOptions {
   readonly dialTimeoutMs?: number
   /** Split-brain policy and static quorum of every node (unless addNode says otherwise). @default allow */
   readonly quorum?: QuorumRule
+  /**
+   * Members' wall clocks start here (Unix ms), and their epoch floor follows them, as a real
+   * member's does. Without it the floor is 0 and epochs count from 1. @default none
+   */
+  readonly wallClock?: number
 }
 
 export type NodeState = 'up' | 'hung' | 'crashed' | 'stopped'
 
+/** A member's clocks: monotonic = offset + rate × simulated time; wall = that + wallOffset (+ wallClock). */
+export interface NodeClock {
+  readonly offsetMs?: number
+  /** 1 ± a few 1e-4 for real oscillators. @default 1 */
+  readonly rate?: number
+  readonly wallOffsetMs?: number
+}
+
+export interface NodeOptions {
+  readonly monitors?: number
+  readonly quorum?: QuorumRule
+  readonly founding?: Founding
+  /** Durable state to start from (as a `stateDir` would give). */
+  readonly restored?: { readonly maxEpoch: number, readonly basis: Basis }
+  /** Whether this node keeps durable state (its `persist` effects are recorded in `persisted`). */
+  readonly durable?: boolean
+  readonly clock?: NodeClock
+  /** masters(N) of the node's driver. @default 1 */
+  readonly masters?: number
+}
+
 export interface SimNode {
   readonly id: string
+  readonly driver: MemberDriver
   readonly core: Membership
   state: NodeState
   /** Every view this node installed, in order, with the time. */
   readonly installs: Array<{ at: number, view: View }>
-  /** Input that arrived while hung. */
-  readonly backlog: Array<() => void>
+  /** Its coordinator grants and demotions (what a route sees), with the time. */
+  readonly mastership: Array<{ at: number, change: MastershipChange }>
   readonly seeds: readonly string[]
   left: boolean
-  lastSeedDial: number
-  /** When this node's timer is due (the shell's single timer), if armed. */
-  timerAt: number | undefined
-  /** The deadline of a timer that came due while the node was hung: it runs first on resume. */
-  overdue: number | undefined
-  /** How many times this node's timer fired (its wake-ups, which cost CPU in a real process). */
-  timerFires: number
+  /** How many times this node's core timer fired (its wake-ups, which cost CPU in a real process). */
+  readonly timerFires: number
   /** Input the core dropped, by reason. */
   readonly drops: Record<string, number>
   /** The `waiting` effects this node produced (it found no group and may not found one). */
   readonly waits: Array<{ at: number, reason: string, joiners: number }>
+  /** What it last wrote to durable state (with `durable`). */
+  persisted: { maxEpoch: number, basis: Basis } | undefined
+  /** Dual-master reports it made. */
+  readonly splitBrains: number
+  readonly incarnation: number
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
 
-/** The longest a timer sleeps, whatever the deadlines say (the shell's cap too). */
-const MAX_SLEEP_MS = 1000
+/** One simulated process: its driver, its clock, its input queue and its network endpoint. */
+class SimProcess implements SimNode, Endpoint {
+  state: NodeState = 'up'
+  left = false
+  readonly installs: Array<{ at: number, view: View }> = []
+  readonly mastership: Array<{ at: number, change: MastershipChange }> = []
+  readonly drops: Record<string, number> = {}
+  readonly waits: Array<{ at: number, reason: string, joiners: number }> = []
+  persisted: { maxEpoch: number, basis: Basis } | undefined
+  splitBrains = 0
+  /** Input that arrived while hung. */
+  readonly backlog: Array<() => void> = []
+  /** Timers that came due while hung: they run first on resume. */
+  readonly overdue: Array<() => void> = []
+  readonly driver: MemberDriver
+  private coreRef: Membership | undefined
+  private readonly offset: number
+  private readonly rate: number
+  wallOffset: number
+
+  constructor (
+    private readonly sim: Simulation,
+    readonly id: string,
+    readonly seeds: readonly string[],
+    readonly incarnation: number,
+    clock: NodeClock,
+    masters: number
+  ) {
+    this.offset = clock.offsetMs ?? 0
+    this.rate = clock.rate ?? 1
+    this.wallOffset = clock.wallOffsetMs ?? 0
+    const env: DriverEnv = {
+      now: () => this.now(),
+      setTimer: (fn, ms) => sim.timer(this, fn, ms / this.rate),
+      send: (to, msg, o) => { sim.sendFrom(this, to, msg, o.onlyIfConnected, o.probe) },
+      sendService: (to, service, data) => { sim.net.send(this, to, { kind: 'service', service, data }, { onlyIfConnected: true, dialTimeoutMs: sim.dialTimeoutMs }) },
+      dial: (peer) => { sim.net.dial(this, peer, sim.dialTimeoutMs) },
+      hangup: peer => { sim.net.hangup(this, peer) },
+      dialSeeds: () => { for (const seed of this.seeds) if (seed !== this.id) sim.net.dial(this, seed, sim.dialTimeoutMs) },
+      persist: (maxEpoch, basis) => { this.persisted = { maxEpoch, basis }; return true },
+      events: {
+        view: c => { this.installs.push({ at: sim.now, view: c.view }) },
+        excluded: () => {},
+        suspect: () => {},
+        refuted: () => {},
+        waiting: e => { this.waits.push({ at: sim.now, reason: e.reason, joiners: e.joiners }) },
+        merge: () => {},
+        splitBrain: () => { this.splitBrains++ },
+        dropped: reason => { this.drops[reason] = (this.drops[reason] ?? 0) + 1 },
+        left: () => { sim.stopped(this) },
+        call: (_event, fn) => { fn() }
+      }
+    }
+    this.driver = new MemberDriver(env, { masters, discoveryIntervalMs: sim.timing.discoveryIntervalMs })
+    this.driver.watchMastership(1, change => { this.mastership.push({ at: sim.now, change }) })
+  }
+
+  get core (): Membership { return this.coreRef as Membership }
+  get timerFires (): number { return this.driver.timerFires }
+
+  /** This process's monotonic clock. */
+  now (): number { return this.offset + this.rate * this.sim.now }
+  /** Its wall clock. */
+  wall (): number { return this.sim.wallClock + this.wallOffset + this.now() }
+
+  attach (core: Membership): void {
+    this.coreRef = core
+    this.driver.start(core)
+  }
+
+  alive (): boolean { return this.state !== 'crashed' && !this.left }
+  responsive (): boolean { return this.state === 'up' && !this.left }
+
+  input (fn: () => void): void {
+    if (!this.alive()) return
+    if (this.state === 'hung') this.backlog.push(fn)
+    else fn()
+  }
+
+  deliver (from: string, payload: Payload): void {
+    if (payload.kind === 'protocol') this.driver.receive(from, payload.msg)
+    else if (payload.service === MASTERSHIP_SERVICE && !this.driver.mastershipMessage(from, payload.data)) {
+      this.drops['mastership-invalid'] = (this.drops['mastership-invalid'] ?? 0) + 1
+    }
+  }
+
+  connected (peer: string): void { this.driver.connected(peer) }
+  disconnected (peer: string): void { this.driver.disconnected(peer) }
+  dialFailed (peer: string): void { this.driver.dialFailed(peer) }
+}
 
 export class Simulation {
   readonly timing: Timing
   readonly nodes = new Map<string, SimNode>()
+  /** Every process that ran under each id, in order (restarts keep the id). */
+  readonly lives = new Map<string, SimNode[]>()
   readonly random: () => number
   now = 0
   /** Called after every processed event; throw from it to fail a test. */
   onStep: ((sim: Simulation) => void) | undefined
-  /** Called for every message a node sends (before loss or partitions apply). */
+  /** Called for every protocol message a node sends (before loss or partitions apply). */
   onSend: ((from: string, to: string, msg: ProtocolMessage) => void) | undefined
   lossRate: number
+  duplicateRate: number
+  readonly crashNoticeMs: number
+  readonly dialTimeoutMs: number
+  readonly wallClock: number
+  readonly net: SimNetwork
   private readonly delay: readonly [number, number]
-  private readonly crashNoticeMs: number
-  private readonly dialTimeoutMs: number
+  private readonly hasWallClock: boolean
   private queue: Scheduled[] = []
   private seq = 0
-  private readonly links = new Set<string>()
   private groups: ((a: string, b: string) => boolean) | undefined
   /** Directed cuts, `from>to`. */
   private readonly cuts = new Set<string>()
@@ -85,73 +218,122 @@ export class Simulation {
     this.timing = { ...DEFAULT_TIMING, ...options.timing }
     this.random = seededRandom(options.seed)
     this.lossRate = options.lossRate ?? 0
+    this.duplicateRate = options.duplicateRate ?? 0
     this.delay = options.delayMs ?? [0.2, 3]
     this.crashNoticeMs = options.crashNoticeMs ?? 60
     this.dialTimeoutMs = options.dialTimeoutMs ?? 1000
     this.quorum = options.quorum
+    this.hasWallClock = options.wallClock !== undefined
+    this.wallClock = options.wallClock ?? 0
+    const sim = this
+    this.net = new SimNetwork({
+      get now () { return sim.now },
+      after: (ms, fn) => { this.after(ms, fn) },
+      random: () => this.random(),
+      delay: () => this.oneWay(),
+      blocked: (a, b) => this.blocked(a, b),
+      endpoint: id => {
+        const n = this.nodes.get(id) as SimProcess | undefined
+        return n !== undefined && n.alive() ? n : undefined
+      },
+      get lossRate () { return sim.lossRate },
+      get duplicateRate () { return sim.duplicateRate },
+      get crashNoticeMs () { return sim.crashNoticeMs }
+    })
   }
 
-  /** Starts a member that knows `seeds` (ids of other nodes); `monitors` is its K (default 2). */
-  addNode (id: string, seeds: readonly string[] = [], opts: { monitors?: number, quorum?: QuorumRule, founding?: Founding, restored?: { maxEpoch: number, basis: Basis } } = {}): SimNode {
+  /** Starts a member that knows `seeds` (ids of other nodes). */
+  addNode (id: string, seeds: readonly string[] = [], opts: NodeOptions = {}): SimNode {
     const quorum = opts.quorum ?? this.quorum
+    const incarnation = ++this.incarnation
+    const node = new SimProcess(this, id, seeds, incarnation, opts.clock ?? {}, opts.masters ?? 1)
     const core = new Membership({
-      self: { id, name: id, incarnation: ++this.incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
+      self: { id, name: id, incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
       timing: this.timing,
-      hasSeeds: seeds.length > 0,
+      hasSeeds: seeds.filter(s => s !== id).length > 0,
       founding: opts.founding ?? foundingRule(quorum ?? { splitBrain: 'allow', quorum: 1 }),
       random: this.random,
+      ...(this.hasWallClock ? { epochFloor: () => Math.max(node.wall(), (opts.restored?.maxEpoch ?? 0) + 1) } : {}),
       ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {}),
       ...(opts.restored !== undefined ? { restored: opts.restored } : {}),
+      ...(opts.durable === true ? { durable: true } : {}),
       ...(quorum !== undefined ? { quorum } : {})
     })
-    const node: SimNode = { id, core, state: 'up', installs: [], backlog: [], seeds, left: false, lastSeedDial: this.now, timerAt: undefined, overdue: undefined, timerFires: 0, drops: {}, waits: [] }
     this.nodes.set(id, node)
-    this.apply(node, core.start(this.now))
-    let pending = seeds.length
-    for (const seed of seeds) {
-      this.connect(id, seed, ok => {
-        if (!ok && --pending === 0) this.input(node, () => this.apply(node, core.seedsUnreachable(this.now)))
+    this.lives.set(id, [...(this.lives.get(id) ?? []), node])
+    node.attach(core)
+    // As the shell does: when every seed has failed once, the core hears that none answers.
+    const targets = seeds.filter(s => s !== id)
+    let pending = targets.length
+    for (const seed of targets) {
+      this.net.dial(node, seed, this.dialTimeoutMs, ok => {
+        if (!ok && --pending === 0) node.input(() => node.driver.seedsUnreachable())
         if (ok) pending = Number.POSITIVE_INFINITY
       })
     }
-    this.arm(node)
     return node
   }
 
-  crash (id: string): void {
-    const node = this.must(id)
-    node.state = 'crashed'
-    for (const key of [...this.links]) {
-      const [a, b] = key.split('|') as [string, string]
-      if (a !== id && b !== id) continue
-      this.links.delete(key)
-      const other = a === id ? b : a
-      this.after(this.crashNoticeMs, () => this.toNode(other, n => n.core.disconnectedFrom(id, this.now)))
-    }
+  /**
+   * Kills the process under `id` and starts a new one under the same id, with the same seeds:
+   * `durable` gives it what the old one last wrote (a `stateDir`), `empty` nothing (a kept peer
+   * key without state). A node that is not crashed yet is crashed first.
+   */
+  restart (id: string, state: 'durable' | 'empty', opts: NodeOptions = {}): SimNode {
+    const old = this.must(id) as SimProcess
+    if (old.alive()) this.crash(id)
+    const restored = state === 'durable' ? old.persisted : undefined
+    return this.addNode(id, old.seeds, {
+      ...opts,
+      durable: state === 'durable',
+      ...(restored !== undefined ? { restored } : {})
+    })
   }
 
-  hang (id: string): void { this.must(id).state = 'hung' }
+  crash (id: string): void {
+    const node = this.must(id) as SimProcess
+    if (node.state === 'crashed') return
+    node.state = 'crashed'
+    node.driver.close()
+    this.net.crash(node)
+  }
+
+  hang (id: string): void {
+    const node = this.must(id) as SimProcess
+    if (node.state === 'up') node.state = 'hung'
+  }
 
   resume (id: string): void {
-    const node = this.must(id)
+    const node = this.must(id) as SimProcess
     if (node.state !== 'hung') return
     node.state = 'up'
     // Node's event loop runs due timers before it reads queued sockets.
-    if (node.overdue !== undefined) {
-      const due = node.overdue
-      node.overdue = undefined
-      this.fire(node, due)
+    for (const timer of node.overdue.splice(0)) {
+      if (node.state !== 'up') return
+      timer()
     }
-    const backlog = node.backlog.splice(0)
-    for (const input of backlog) {
+    for (const input of node.backlog.splice(0)) {
       if (node.state !== 'up') break
       input()
     }
   }
 
-  leave (id: string): void {
-    const node = this.must(id)
-    this.input(node, () => this.apply(node, node.core.leave(this.now)))
+  /**
+   * A graceful stop, as Member.stop() does it: no longer master, then a leave the group answers
+   * with a view without this node; after `leaveTimeoutMs` (2 s) without one, the process stops anyway.
+   */
+  leave (id: string, leaveTimeoutMs = 2000): void {
+    const node = this.must(id) as SimProcess
+    node.input(() => {
+      node.driver.beginLeave()
+      node.driver.feed(now => node.core.leave(now))
+      if (!node.left) this.timer(node, () => { if (!node.left) this.stopped(node) }, leaveTimeoutMs)
+    })
+  }
+
+  /** Steps the wall clock of `id` by `deltaMs` (an NTP step; negative: back). Monotonic time does not move. */
+  stepWallClock (id: string, deltaMs: number): void {
+    (this.must(id) as SimProcess).wallOffset += deltaMs
   }
 
   /** Cuts every link between different groups; traffic between them is silently dropped. */
@@ -179,13 +361,21 @@ export class Simulation {
     this.cuts.clear()
   }
 
+  /** Whether packets from `a` to `b` are dropped. */
+  blocked (a: string, b: string): boolean {
+    return this.groups?.(a, b) === true || (this.cuts.size > 0 && this.cuts.has(`${a}>${b}`))
+  }
+
   /**
    * Hands node `to` a message as if `from` had sent it over an authenticated connection: a peer
    * outside the simulation (a stranger, a fuzzer) or one of the nodes. Replies to a peer that is
    * not a node go nowhere.
    */
   inject (from: string, to: string, msg: ProtocolMessage): void {
-    this.after(this.oneWay(), () => this.toNode(to, n => n.core.receive(from, msg, this.now)))
+    this.after(this.oneWay(), () => {
+      const node = this.nodes.get(to) as SimProcess | undefined
+      node?.input(() => node.driver.receive(from, msg))
+    })
   }
 
   runFor (ms: number): void { this.runUntil(this.now + ms) }
@@ -231,7 +421,35 @@ export class Simulation {
     })
   }
 
-  // ─── internals ───────────────────────────────────────────────────────────
+  // ─── for the processes ─────────────────────────────────────────────────
+
+  /** A timer of `node`, `ms` of simulated time from now: it does not run while the node is hung. */
+  timer (node: SimProcess, fn: () => void, ms: number): () => void {
+    let cancelled = false
+    this.after(Math.max(0, ms), () => {
+      if (cancelled || !node.alive()) return
+      if (node.state === 'hung') node.overdue.push(() => { if (!cancelled) fn() })
+      else fn()
+    })
+    return () => { cancelled = true }
+  }
+
+  sendFrom (node: SimProcess, to: string, msg: ProtocolMessage, onlyIfConnected: boolean, probe: boolean): void {
+    this.onSend?.(node.id, to, msg)
+    if (msg.t === 'hb') { this.net.datagram(node, to, { kind: 'protocol', msg }); return }
+    this.net.send(node, to, { kind: 'protocol', msg }, { onlyIfConnected, dialTimeoutMs: probe ? Math.min(300, this.dialTimeoutMs) : this.dialTimeoutMs })
+  }
+
+  /** A node left the group gracefully: its process stops and closes its connections. */
+  stopped (node: SimProcess): void {
+    if (node.left) return
+    node.left = true
+    node.state = 'stopped'
+    node.driver.close()
+    this.net.stop(node)
+  }
+
+  // ─── internals ─────────────────────────────────────────────────────────
 
   private must (id: string): SimNode {
     const node = this.nodes.get(id)
@@ -253,139 +471,8 @@ export class Simulation {
     this.queue.splice(lo, 0, item)
   }
 
-  /**
-   * As the shell does: one timer per node, set to the core's next deadline (or the next seed
-   * re-dial while alone), and moved whenever input changes that deadline.
-   */
-  private arm (node: SimNode): void {
-    if (node.state === 'crashed' || node.left || node.overdue !== undefined) return
-    let due = Math.min(node.core.nextDeadline(this.now), this.now + MAX_SLEEP_MS)
-    if (this.alone(node) && node.seeds.length > 0) due = Math.min(due, Math.max(this.now, node.lastSeedDial + this.timing.discoveryIntervalMs))
-    if (node.timerAt === due) return
-    node.timerAt = due
-    this.after(due - this.now, () => {
-      if (node.timerAt !== due) return // replaced by an earlier one
-      node.timerAt = undefined
-      if (node.state === 'crashed' || node.left) return
-      if (node.state === 'hung') { node.overdue = due; return }
-      this.fire(node, due)
-    })
-  }
-
-  private fire (node: SimNode, due: number): void {
-    node.timerFires++
-    this.apply(node, node.core.tick(this.now, this.now - due))
-    // As the shell does: re-dial seeds while joining or alone (a failed dial is not retried).
-    if (this.alone(node) && this.now >= node.lastSeedDial + this.timing.discoveryIntervalMs) {
-      node.lastSeedDial = this.now
-      for (const seed of node.seeds) if (seed !== node.id) this.connect(node.id, seed)
-    }
-    this.arm(node)
-  }
-
-  private alone (node: SimNode): boolean {
-    return node.core.status === 'joining' || node.core.view?.members.length === 1
-  }
-
-  /** Delivers input to a node now, or queues it while the node is hung. */
-  private input (node: SimNode, run: () => void): void {
-    if (node.state === 'crashed' || node.left) return
-    if (node.state === 'hung') node.backlog.push(run)
-    else run()
-  }
-
-  private toNode (id: string, fn: (n: SimNode) => Effect[]): void {
-    const node = this.nodes.get(id)
-    if (node === undefined) return
-    this.input(node, () => this.apply(node, fn(node)))
-  }
-
-  private linkKey (a: string, b: string): string { return a < b ? `${a}|${b}` : `${b}|${a}` }
-
-  /** Whether packets from `a` to `b` are dropped. */
-  private blocked (a: string, b: string): boolean {
-    return this.groups?.(a, b) === true || (this.cuts.size > 0 && this.cuts.has(`${a}>${b}`))
-  }
-
-  /** A connection needs packets both ways (a one-way cut fails the handshake). */
-  private reachable (from: string, to: string): boolean {
-    const target = this.nodes.get(to)
-    return target !== undefined && target.state !== 'crashed' && !target.left && !this.blocked(from, to) && !this.blocked(to, from)
-  }
-
   private oneWay (): number {
     const [min, max] = this.delay
     return min + this.random() * (max - min)
-  }
-
-  /** Opens a connection; both sides see `connectedTo`, or the dialler sees a failure. */
-  private connect (from: string, to: string, done?: (ok: boolean) => void): void {
-    const key = this.linkKey(from, to)
-    if (this.links.has(key)) { done?.(true); return }
-    const target = this.nodes.get(to)
-    if (target === undefined || target.state === 'crashed' || target.left) {
-      this.after(1, () => { done?.(false); this.toNode(from, n => n.core.dialFailed(to, this.now)) })
-      return
-    }
-    if (!this.reachable(from, to) || target.state === 'hung') {
-      this.after(this.dialTimeoutMs, () => { done?.(false); this.toNode(from, n => n.core.dialFailed(to, this.now)) })
-      return
-    }
-    this.links.add(key)
-    const d = this.oneWay() * 3
-    this.after(d, () => {
-      done?.(true)
-      this.toNode(to, n => n.core.connectedTo(from, this.now))
-      this.toNode(from, n => n.core.connectedTo(to, this.now))
-    })
-  }
-
-  private deliver (from: string, to: string, msg: ProtocolMessage, onlyIfConnected: boolean): void {
-    this.onSend?.(from, to, msg)
-    const key = this.linkKey(from, to)
-    if (!this.links.has(key)) {
-      if (onlyIfConnected) return
-      this.connect(from, to)
-      if (!this.links.has(key)) return
-    }
-    if (this.blocked(from, to) || this.random() < this.lossRate) return
-    // per-link FIFO is not modelled; the protocol must cope with reordering too
-    // Sent bytes still arrive after the sender closes or dies (TCP flushes); a cut link drops them.
-    this.after(this.oneWay(), () => {
-      if (this.blocked(from, to)) return
-      this.toNode(to, n => n.core.receive(from, msg, this.now))
-    })
-  }
-
-  private apply (node: SimNode, effects: readonly Effect[]): void {
-    this.applyEffects(node, effects)
-    // Input may make work due sooner: re-arm the timer, as the shell does after every input.
-    if (node.state === 'up') this.arm(node)
-  }
-
-  private applyEffects (node: SimNode, effects: readonly Effect[]): void {
-    for (const e of effects) {
-      switch (e.type) {
-        case 'send': this.deliver(node.id, e.to, e.msg, e.onlyIfConnected); break
-        case 'dial': this.connect(node.id, e.peer); break
-        case 'install': node.installs.push({ at: this.now, view: e.view }); break
-        case 'drop': node.drops[e.reason] = (node.drops[e.reason] ?? 0) + 1; break
-        case 'waiting': node.waits.push({ at: this.now, reason: e.reason, joiners: e.joiners }); break
-        case 'left': {
-          node.left = true
-          node.state = 'stopped'
-          // a stopped process closes its connections: peers see that at once
-          for (const key of [...this.links]) {
-            const [a, b] = key.split('|') as [string, string]
-            if (a !== node.id && b !== node.id) continue
-            this.links.delete(key)
-            const other = a === node.id ? b : a
-            this.after(1, () => this.toNode(other, n => n.core.disconnectedFrom(node.id, this.now)))
-          }
-          break
-        }
-        default: break
-      }
-    }
   }
 }
