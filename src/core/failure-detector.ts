@@ -84,6 +84,21 @@ export class FailureDetector {
     if (h !== undefined) this.setEcho(h, echo)
   }
 
+  /**
+   * Members we have not heard from when we should have: judged dead, being verified, or
+   * monitored and silent for more than 1.5 heartbeat periods. Their connections may be ones
+   * across a cut (see `declareDead`).
+   */
+  silent (now: number): string[] {
+    const out: string[] = []
+    const limit = 1.5 * this.core.timing.heartbeatIntervalMs
+    for (const [id, h] of this.health) {
+      if (h.superseded) continue
+      if (h.dead || h.verify !== undefined || (h.planned && now - h.lastHeard > limit)) out.push(id)
+    }
+    return out
+  }
+
   forgetAll (): void {
     this.health.clear()
     this.leaseCache = undefined

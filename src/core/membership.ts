@@ -416,9 +416,14 @@ export class Membership implements CoreContext {
   excluded (by: string, theirs: ViewSummary, now: number): void {
     const previous = this._view
     this.out.push({ type: 'excluded', by, previous })
-    // Members of our old view that the group's view lacks are gone too: drop their connections.
+    // Members of our old view that the group's view lacks are gone too, and those that went
+    // silent on us may be across a cut (their connections would hold our join behind TCP's
+    // backed-off retransmissions): drop those connections; the rejoin dials afresh.
+    const silent = new Set(this.detector.silent(now))
     for (const m of previous?.members ?? []) {
-      if (m.id !== this._me.id && !theirs.members.some(t => t.id === m.id) && !this.agreement.pendingLeaves.has(m.id)) this.out.push({ type: 'hangup', peer: m.id })
+      if (m.id === this._me.id) continue
+      const gone = !theirs.members.some(t => t.id === m.id) && !this.agreement.pendingLeaves.has(m.id)
+      if (gone || silent.has(m.id)) this.out.push({ type: 'hangup', peer: m.id })
     }
     this._view = undefined
     this._myRank = -1

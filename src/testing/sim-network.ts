@@ -119,18 +119,19 @@ export class SimNetwork {
     const reachable = !h.blocked(ep.id, peer) && !h.blocked(peer, ep.id)
     if (target === undefined || !target.alive()) { fail(reachable ? 1 : timeoutMs); return }
     if (!reachable || !target.responsive()) { fail(timeoutMs); return }
-    const conn: Conn = { id: this.nextId++, ends: [ep, target], open: [true, true], dirs: [newDirection(), newDirection()] }
-    this.index(conn)
     h.after(h.delay() * 3, () => {
       const queued = this.dialing.get(key) ?? []
       this.dialing.delete(key)
-      if (!conn.open[0] || !conn.open[1] || !ep.alive() || !target.alive()) {
-        conn.open[0] = conn.open[1] = false
-        this.unindex(conn)
+      if (!ep.alive() || !target.alive() || h.endpoint(peer) !== target) {
+        this.dialWaiters.get(key)?.forEach(w => w(false))
+        this.dialWaiters.delete(key)
         done?.(false)
         if (ep.alive()) ep.input(() => ep.dialFailed(peer))
         return
       }
+      // Usable only once established: nobody sends on a connection still being set up.
+      const conn: Conn = { id: this.nextId++, ends: [ep, target], open: [true, true], dirs: [newDirection(), newDirection()] }
+      this.index(conn)
       this.established(conn, 1)
       this.established(conn, 0)
       done?.(true)
