@@ -328,8 +328,14 @@ export class ViewAgreement {
     }
     // A member behind us refused a proposer it does not know yet: hand it our view first.
     if (theirs !== undefined && theirs.epoch < mine) this.resendCommit(from, now)
-    // Someone else proposed a higher epoch: back off with jitter, then retry above it.
-    if (p.retryAt === undefined) p.retryAt = now + this.core.timing.retryIntervalMs * (0.5 + this.random())
+    // Someone else proposed a higher epoch: back off with jitter, then retry above it. Two
+    // members that judged each other dead both lead; each acker stays pledged to the proposer it
+    // acked for `promiseHold` (supportPledged), and retries sooner than that renew the pledges,
+    // so the two could lock each other out for good. The oldest retries at once; any other waits
+    // out the pledges, so the oldest gets every ack (and its mastership stays where it was).
+    if (p.retryAt === undefined) {
+      p.retryAt = now + this.core.timing.retryIntervalMs * (0.5 + this.random()) + (this.core.myRank > 0 ? this.promiseHold() : 0)
+    }
   }
 
   // ─── following ─────────────────────────────────────────────────────────

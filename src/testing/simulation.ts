@@ -92,6 +92,14 @@ export interface SimNode {
   /** Dual-master reports it made. */
   readonly splitBrains: number
   readonly incarnation: number
+  /** The memberships it promised (acked), by epoch: sorted member ids, space-separated. */
+  readonly promised: ReadonlyMap<number, string>
+  /** Epochs it promised twice, to different memberships (must stay empty). */
+  readonly promiseConflicts: readonly string[]
+  /** Whether it started from durable state (a restart with `durable`). */
+  readonly restoredFromState: boolean
+  /** Its monotonic clock now: what its core's time-dependent answers are asked at (actingRank, isCoordinator). */
+  now: () => number
 }
 
 interface Scheduled { at: number, seq: number, run: () => void }
@@ -106,6 +114,10 @@ class SimProcess implements SimNode, Endpoint {
   readonly waits: Array<{ at: number, reason: string, joiners: number }> = []
   persisted: { maxEpoch: number, basis: Basis } | undefined
   splitBrains = 0
+  readonly promised = new Map<number, string>()
+  readonly promiseConflicts: string[] = []
+  /** Proposals received, by proposer and epoch: what an ack to it promises. */
+  private readonly proposals = new Map<string, string>()
   /** Input that arrived while hung. */
   readonly backlog: Array<() => void> = []
   /** Timers that came due while hung: they run first on resume. */
@@ -122,7 +134,8 @@ class SimProcess implements SimNode, Endpoint {
     readonly seeds: readonly string[],
     readonly incarnation: number,
     clock: NodeClock,
-    masters: number
+    masters: number,
+    readonly restoredFromState: boolean
   ) {
     this.offset = clock.offsetMs ?? 0
     this.rate = clock.rate ?? 1
@@ -175,7 +188,21 @@ class SimProcess implements SimNode, Endpoint {
     else fn()
   }
 
+  /** Remembers what an ack of ours promises (for invariants.ts: one epoch, one membership). */
+  noteSent (to: string, msg: ProtocolMessage): void {
+    if (msg.t !== 'ack') return
+    const ids = this.proposals.get(`${to} ${msg.epoch}`)
+    if (ids === undefined) return
+    const before = this.promised.get(msg.epoch)
+    if (before !== undefined && before !== ids) this.promiseConflicts.push(`epoch ${msg.epoch}: {${before}} then {${ids}}`)
+    this.promised.set(msg.epoch, ids)
+  }
+
   deliver (from: string, payload: Payload): void {
+    if (payload.kind === 'protocol' && payload.msg.t === 'propose') {
+      this.proposals.set(`${from} ${payload.msg.epoch}`, payload.msg.members.map(m => m.id).sort().join(' '))
+      if (this.proposals.size > 256) this.proposals.delete(this.proposals.keys().next().value as string)
+    }
     if (payload.kind === 'protocol') this.driver.receive(from, payload.msg)
     else if (payload.service === MASTERSHIP_SERVICE && !this.driver.mastershipMessage(from, payload.data)) {
       this.drops['mastership-invalid'] = (this.drops['mastership-invalid'] ?? 0) + 1
@@ -246,7 +273,7 @@ export class Simulation {
   addNode (id: string, seeds: readonly string[] = [], opts: NodeOptions = {}): SimNode {
     const quorum = opts.quorum ?? this.quorum
     const incarnation = ++this.incarnation
-    const node = new SimProcess(this, id, seeds, incarnation, opts.clock ?? {}, opts.masters ?? 1)
+    const node = new SimProcess(this, id, seeds, incarnation, opts.clock ?? {}, opts.masters ?? 1, opts.restored !== undefined)
     const core = new Membership({
       self: { id, name: id, incarnation, joinEpoch: 0, addrs: [`sim://${id}`], meta: {} },
       timing: this.timing,
@@ -277,13 +304,14 @@ export class Simulation {
   /**
    * Kills the process under `id` and starts a new one under the same id, with the same seeds:
    * `durable` gives it what the old one last wrote (a `stateDir`), `empty` nothing (a kept peer
-   * key without state). A node that is not crashed yet is crashed first.
+   * key without state). A node that is not crashed yet is crashed first. `seeds`: its new seed
+   * list, if not the old one.
    */
-  restart (id: string, state: 'durable' | 'empty', opts: NodeOptions = {}): SimNode {
+  restart (id: string, state: 'durable' | 'empty', opts: NodeOptions = {}, seeds?: readonly string[]): SimNode {
     const old = this.must(id) as SimProcess
     if (old.alive()) this.crash(id)
     const restored = state === 'durable' ? old.persisted : undefined
-    return this.addNode(id, old.seeds, {
+    return this.addNode(id, seeds ?? old.seeds, {
       ...opts,
       durable: state === 'durable',
       ...(restored !== undefined ? { restored } : {})
@@ -436,6 +464,7 @@ export class Simulation {
 
   sendFrom (node: SimProcess, to: string, msg: ProtocolMessage, onlyIfConnected: boolean, probe: boolean): void {
     this.onSend?.(node.id, to, msg)
+    node.noteSent(to, msg)
     if (msg.t === 'hb') { this.net.datagram(node, to, { kind: 'protocol', msg }); return }
     this.net.send(node, to, { kind: 'protocol', msg }, { onlyIfConnected, dialTimeoutMs: probe ? Math.min(300, this.dialTimeoutMs) : this.dialTimeoutMs })
   }
