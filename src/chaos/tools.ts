@@ -3,10 +3,11 @@
  * before a run starts, so that a missing one is one clear line instead of a failed fault
  * minutes into the run. The Debian package is named in each reason.
  */
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { promisify } from 'node:util'
 import type { FaultType } from './faults.js'
+import { conclaveBin } from '../testing/member-process.js'
 
 /** Where Debian's libfaketime package puts the library (x86_64). */
 export const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1'
@@ -28,4 +29,10 @@ export async function missingTools (types: readonly FaultType[], faketimeLib = F
     missing.push(`clock-restart needs libfaketime: ${faketimeLib} not found (Debian: apt-get install libfaketime)`)
   }
   return missing
+}
+
+/** Whether `conclave member` of this build takes `--state-dir` (its help lists every flag). */
+export function memberTakesStateDir (): boolean {
+  const help = execFileSync(process.execPath, [conclaveBin(), 'member', '--help'], { encoding: 'utf8' })
+  return help.includes('--state-dir')
 }

@@ -13,12 +13,12 @@ import { UsageError, interruptible, parseCommandLine, wholeNumber } from './usag
 import { defaultFaults, runChaos } from '../chaos/run.js'
 import { analyze, type ChaosFigures } from '../chaos/analyze.js'
 import { FAULT_TYPES, NON_TRANSITIVE, parseFaultTypes, type FaultType } from '../chaos/faults.js'
-import { NEEDS_NFTABLES, missingTools } from '../chaos/tools.js'
+import { NEEDS_NFTABLES, memberTakesStateDir, missingTools } from '../chaos/tools.js'
 import { netnsUnavailable } from '../testing/netns.js'
 import { describeMachine, machine } from '../bench/machine.js'
 import { fmt, type Summary } from '../bench/stats.js'
 
-export const CHAOS_HELP = `Usage: conclave chaos [--duration 10m] [--members 5] [--split-brain majority] [--faults all] [--seed N] [--out file.json]
+export const CHAOS_HELP = `Usage: conclave chaos [--duration 10m] [--members 5] [--split-brain majority] [--faults all] [--state-dir] [--seed N] [--out file.json]
 
 Runs member processes, each on a test host of its own (a Linux network namespace
 this command creates and removes; needs root and iproute2, and nftables for the
@@ -84,6 +84,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
   const keyFile = values['key-file']
   const stateDir = values['state-dir'] === true
   if (keyFile !== undefined) ClusterKey.read(keyFile) // a bad file fails here, not in every member
+  if (stateDir && !memberTakesStateDir()) throw new UsageError('--state-dir: conclave member of this build has no --state-dir flag')
   const why = await netnsUnavailable({ nftables: faults.some(t => NEEDS_NFTABLES.includes(t)) })
   if (why !== undefined) throw new UsageError(`chaos needs network namespaces: ${why}`)
   const missing = await missingTools(faults)
