@@ -61,7 +61,7 @@ describe('chaos analysis', () => {
     expect(f.reconvergeMs.partition.median).toBe(110)
     expect(f.crashes).toBe(1)
     expect(f.notReconverged).toBe(0)
-    expect(f.perFault).toEqual([{ type: 'partition', detail: 'cut', at: 500, endAt: 1200, leaderlessMs: 0, reconvergeMs: 110, views: 1 }])
+    expect(f.perFault).toEqual([{ type: 'partition', detail: 'cut', at: 500, endAt: 1200, leaderlessMs: 0, reconvergeMs: 110, views: 1, viewsUntilAgreed: 2 }])
   })
 
   it('a process with a shifted clock is read on the run\'s clock', () => {
@@ -78,6 +78,7 @@ describe('chaos analysis', () => {
     expect(viewsBetween([a, b, c], 100, 250)).toBe(2)
     const f = analyze([a, b, c], [{ type: 'bridge', at: 100, endAt: 290, detail: 'bridge' }], 0, 1000)
     expect(f.viewsDuringFault.bridge).toMatchObject({ n: 1, median: 2 })
+    expect(f.viewsUntilAgreed.bridge).toMatchObject({ n: 1, median: 3 })
     expect(f.reconvergeMs.bridge.median).toBe(12)
   })
 
@@ -159,7 +160,8 @@ describe.skipIf(unavailable !== undefined)('conclave chaos', () => {
       expect(result.figures.fencing.violations).toEqual([])
       expect(result.figures.dualMasters).toEqual([])
       expect(result.figures.crashes).toBe(0)
-      expect(r.stdout).toContain('views installed during the fault')
+      expect(result.figures.viewsUntilAgreed.bridge.n).toBeGreaterThan(0)
+      expect(r.stdout).toContain('distinct views installed across members')
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

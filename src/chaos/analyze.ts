@@ -48,6 +48,8 @@ export interface ChaosFigures {
   readonly reconvergeMs: Record<FaultType, Summary>
   /** Distinct views installed across the members from a fault's start to its end, by type. */
   readonly viewsDuringFault: Record<FaultType, Summary>
+  /** The same from a fault's start until the members agreed again (or the next fault). */
+  readonly viewsUntilAgreed: Record<FaultType, Summary>
   /** Faults after whose end the members had not agreed before the next fault or the end. */
   readonly notReconverged: number
   readonly crashes: number
@@ -68,6 +70,7 @@ export interface FaultFigures {
   /** Undefined: not agreed before the next fault. */
   readonly reconvergeMs: number | undefined
   readonly views: number
+  readonly viewsUntilAgreed: number
 }
 
 /** A mastership grant: a `master` line with isMaster true (masters = 1). */
@@ -230,6 +233,7 @@ export function analyze (rawLogs: readonly ProcessLog[], faults: readonly Fault[
   const leaderless = byType<number[]>(() => [])
   const reconverge = byType<number[]>(() => [])
   const views = byType<number[]>(() => [])
+  const viewsToAgreement = byType<number[]>(() => [])
   const perFault: FaultFigures[] = []
   let notReconverged = 0
   const sorted = [...faults].sort((a, b) => a.at - b.at)
@@ -241,8 +245,19 @@ export function analyze (rawLogs: readonly ProcessLog[], faults: readonly Fault[
     if (agreedAt === undefined) notReconverged++
     else reconverge[f.type].push(agreedAt - f.endAt)
     const installed = viewsBetween(logs, f.at, f.endAt)
+    const untilAgreed = viewsBetween(logs, f.at, agreedAt ?? next)
     views[f.type].push(installed)
-    perFault.push({ type: f.type, detail: f.detail, at: f.at, endAt: f.endAt, leaderlessMs: gap, reconvergeMs: agreedAt === undefined ? undefined : agreedAt - f.endAt, views: installed })
+    viewsToAgreement[f.type].push(untilAgreed)
+    perFault.push({
+      type: f.type,
+      detail: f.detail,
+      at: f.at,
+      endAt: f.endAt,
+      leaderlessMs: gap,
+      reconvergeMs: agreedAt === undefined ? undefined : agreedAt - f.endAt,
+      views: installed,
+      viewsUntilAgreed: untilAgreed
+    })
   })
   const ordered = grants(logs)
   const cutOffStarts = sorted.filter(f => f.type === 'cut-off-start' && f.process !== undefined).map(f => ({
@@ -260,6 +275,7 @@ export function analyze (rawLogs: readonly ProcessLog[], faults: readonly Fault[
     leaderlessMs: summaries(leaderless),
     reconvergeMs: summaries(reconverge),
     viewsDuringFault: summaries(views),
+    viewsUntilAgreed: summaries(viewsToAgreement),
     notReconverged,
     crashes: logs.filter(l => l.crashed).length,
     fencing: { grants: ordered.length, violations: fencingViolations(ordered, faults) },

@@ -176,10 +176,10 @@ function report (f: ChaosFigures, splitBrain: string, selected: readonly FaultTy
   ]
   const nonTransitive = NON_TRANSITIVE.filter(t => f.faults[t] > 0)
   if (nonTransitive.length > 0) {
-    lines.push('', 'views installed during the fault (distinct, across members):')
+    lines.push('', 'distinct views installed across members   during the fault      until agreed again',
+      `${''.padEnd(14)} ${'n'.padStart(3)}  ${'median'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}   ${'median'.padStart(7)} ${'p99'.padStart(7)} ${'max'.padStart(7)}`)
     for (const t of nonTransitive) {
-      const s = f.viewsDuringFault[t]
-      lines.push(`  ${t.padEnd(12)} n ${s.n}, median ${fmt(s.median)}, p99 ${fmt(s.p99)}, max ${fmt(s.max)}`)
+      lines.push(`${t.padEnd(14)} ${String(f.viewsDuringFault[t].n).padStart(3)}  ${cells(f.viewsDuringFault[t], ['median', 'p99', 'max'])}   ${cells(f.viewsUntilAgreed[t], ['median', 'p99', 'max'])}`)
     }
   }
   if (f.notReconverged > 0) lines.push(`not agreed again before the next fault: ${f.notReconverged}`)
