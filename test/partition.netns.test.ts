@@ -1,15 +1,16 @@
 /**
  * Real partitions: member processes on separate test hosts (Linux network namespaces made by
  * the test, testing/netns.ts), links cut and restored on a private switch. Needs root and
- * iproute2; elsewhere the tests are skipped with the reason printed. All traffic stays in the
- * namespaces. Waits are bounded generously; the timing figures come from `conclave chaos`.
+ * iproute2; elsewhere the tests are skipped with the reason printed, or fail under
+ * CONCLAVE_REQUIRE_NETNS=1 (netns-gate.ts). All traffic stays in the namespaces. Waits are
+ * bounded generously; the timing figures come from `conclave chaos`.
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemberProcess, agreed, waitUntil, type MemberEvent, type ViewEvent } from '../src/testing/member-process.js'
-import { NetnsLab, netnsUnavailable } from '../src/testing/netns.js'
+import { NetnsLab } from '../src/testing/netns.js'
+import { netnsGate } from './netns-gate.js'
 
-const unavailable = await netnsUnavailable()
-if (unavailable !== undefined) console.warn(`partition tests skipped: ${unavailable}`)
+const unavailable = await netnsGate('partition tests')
 
 const PORT = 7100
 let lab: NetnsLab | undefined

@@ -3,6 +3,10 @@
  * machine) and the faults the run injected, into the figures `conclave chaos` judges by.
  * Pure functions, so they are tested on made-up logs.
  *
+ * A process whose clock the run shifted (clock-restart) stamps its events on its own clock;
+ * every figure here is on the run's clock (`onRunClock`), so its events line up with everyone
+ * else's, while its epochs stay what it said.
+ *
  * Mastership intervals come from each process's own `master` lines. A process frozen by
  * SIGSTOP cannot act, so its interval ends when it was frozen; after SIGCONT it acts again only
  * if it still holds its lease, which it says within moments (RESUME_GRACE_MS) by a `master`
@@ -10,16 +14,9 @@
  */
 import type { MemberEvent } from '../testing/member-process.js'
 import { summarize, type Summary } from '../bench/stats.js'
+import { FAULT_TYPES, RESTARTS, type Fault, type FaultType } from './faults.js'
 
-export type FaultType = 'kill' | 'hang' | 'partition'
-
-export interface Fault {
-  readonly type: FaultType
-  /** When it began and when it was undone (restart, SIGCONT, heal), wall-clock ms. */
-  readonly at: number
-  readonly endAt: number
-  readonly detail: string
-}
+export type { Fault, FaultType } from './faults.js'
 
 export interface ProcessLog {
   readonly label: string
@@ -31,6 +28,8 @@ export interface ProcessLog {
   readonly frozen: ReadonlyArray<readonly [number, number]>
   /** It exited without being told to, or printed an unhandled error. */
   readonly crashed: boolean
+  /** How far its wall clock was from the run's, ms (negative: behind). Default 0. */
+  readonly clockOffsetMs?: number
 }
 
 /** How soon after SIGCONT a member that lost its lease says so. */
@@ -45,11 +44,52 @@ export interface ChaosFigures {
   readonly dualMasters: readonly Interval[]
   /** Time with no master, within each fault's window (until the next fault), by fault type. */
   readonly leaderlessMs: Record<FaultType, Summary>
-  /** From a fault's end (heal, resume, restart) to all live members agreeing on one view. */
+  /** From a fault's end (heal, resume, restart, load gone) to all live members agreeing on one view. */
   readonly reconvergeMs: Record<FaultType, Summary>
+  /** Distinct views installed across the members from a fault's start to its end, by type. */
+  readonly viewsDuringFault: Record<FaultType, Summary>
+  /** The same from a fault's start until the members agreed again (or the next fault). */
+  readonly viewsUntilAgreed: Record<FaultType, Summary>
   /** Faults after whose end the members had not agreed before the next fault or the end. */
   readonly notReconverged: number
   readonly crashes: number
+  /** Mastership grants in wall-clock order whose fencing epoch was not above every earlier one. */
+  readonly fencing: { readonly grants: number, readonly violations: readonly FencingViolation[] }
+  /** Each cut-off-start: how long the member started cut off acted as master while cut off. */
+  readonly cutOffStarts: ReadonlyArray<{ readonly detail: string, readonly label: string, readonly masterMs: number }>
+  /** The figures of each fault, in order. */
+  readonly perFault: readonly FaultFigures[]
+}
+
+export interface FaultFigures {
+  readonly type: FaultType
+  readonly detail: string
+  readonly at: number
+  readonly endAt: number
+  readonly leaderlessMs: number
+  /** Undefined: not agreed before the next fault. */
+  readonly reconvergeMs: number | undefined
+  readonly views: number
+  readonly viewsUntilAgreed: number
+}
+
+/** A mastership grant: a `master` line with isMaster true (masters = 1). */
+export interface Grant { readonly label: string, readonly at: number, readonly epoch: number }
+
+export interface FencingViolation {
+  readonly grant: Grant
+  /** The earlier grant with the highest epoch. */
+  readonly highest: Grant
+  /** The restart that caused it: the one that started the granting process, else the latest before the grant. */
+  readonly cause: string | undefined
+}
+
+/** The logs with every event's `ts` moved onto the run's clock. */
+export function onRunClock (logs: readonly ProcessLog[]): ProcessLog[] {
+  return logs.map(l => {
+    const offset = l.clockOffsetMs ?? 0
+    return offset === 0 ? l : { ...l, events: l.events.map(e => ({ ...e, ts: e.ts - offset })) }
+  })
 }
 
 /** Each process's mastership intervals (masters = 1: the `master` lines of `conclave member`). */
@@ -148,28 +188,98 @@ function latestSelf (log: ProcessLog): string | undefined {
   return log.events.find(e => e.type === 'ready')?.id as string | undefined
 }
 
-export function analyze (logs: readonly ProcessLog[], faults: readonly Fault[], start: number, end: number): ChaosFigures {
+/** Every grant, in wall-clock order (within a process, in the order it printed them). */
+export function grants (logs: readonly ProcessLog[]): Grant[] {
+  const out = logs.flatMap(l => l.events
+    .filter(e => e.type === 'master' && e.isMaster === true && typeof e.epoch === 'number' && e.ts <= (l.endedAt ?? Infinity))
+    .map(e => ({ label: l.label, at: e.ts, epoch: e.epoch as number })))
+  return out.sort((a, b) => a.at - b.at)
+}
+
+/**
+ * Grants that break fencing: an epoch below an earlier grant's, or equal to one held by another
+ * process (a process granted again in the same view, its lease renewed, keeps its token).
+ */
+export function fencingViolations (ordered: readonly Grant[], faults: readonly Fault[]): FencingViolation[] {
+  const restarts = faults.filter(f => RESTARTS.includes(f.type)).sort((a, b) => a.at - b.at)
+  const out: FencingViolation[] = []
+  let highest: Grant | undefined
+  for (const g of ordered) {
+    if (highest !== undefined && (g.epoch < highest.epoch || (g.epoch === highest.epoch && g.label !== highest.label))) {
+      const cause = restarts.find(f => f.process === g.label) ?? restarts.filter(f => f.at <= g.at).pop()
+      out.push({ grant: g, highest, cause: cause?.detail })
+    }
+    if (highest === undefined || g.epoch > highest.epoch) highest = g
+  }
+  return out
+}
+
+/** Distinct views (epoch and members) installed by any process within [from, to]. */
+export function viewsBetween (logs: readonly ProcessLog[], from: number, to: number): number {
+  const keys = new Set<string>()
+  for (const l of logs) {
+    for (const e of l.events) {
+      if (e.type !== 'view' || e.ts < from || e.ts > to) continue
+      keys.add(`${String(e.epoch)}:${(e.members as Array<{ id: string }>).map(m => m.id).join(',')}`)
+    }
+  }
+  return keys.size
+}
+
+export function analyze (rawLogs: readonly ProcessLog[], faults: readonly Fault[], start: number, end: number): ChaosFigures {
+  const logs = onRunClock(rawLogs)
   const intervals = masterIntervals(logs, end)
-  const types: FaultType[] = ['kill', 'hang', 'partition']
-  const leaderless: Record<FaultType, number[]> = { kill: [], hang: [], partition: [] }
-  const reconverge: Record<FaultType, number[]> = { kill: [], hang: [], partition: [] }
+  const byType = <T>(make: () => T): Record<FaultType, T> => Object.fromEntries(FAULT_TYPES.map(t => [t, make()])) as Record<FaultType, T>
+  const leaderless = byType<number[]>(() => [])
+  const reconverge = byType<number[]>(() => [])
+  const views = byType<number[]>(() => [])
+  const viewsToAgreement = byType<number[]>(() => [])
+  const perFault: FaultFigures[] = []
   let notReconverged = 0
   const sorted = [...faults].sort((a, b) => a.at - b.at)
   sorted.forEach((f, i) => {
     const next = sorted[i + 1]?.at ?? end
-    leaderless[f.type].push(uncovered(intervals, f.at, next))
+    const gap = uncovered(intervals, f.at, next)
+    leaderless[f.type].push(gap)
     const agreedAt = agreementAfter(logs, f.endAt, next)
     if (agreedAt === undefined) notReconverged++
     else reconverge[f.type].push(agreedAt - f.endAt)
+    const installed = viewsBetween(logs, f.at, f.endAt)
+    const untilAgreed = viewsBetween(logs, f.at, agreedAt ?? next)
+    views[f.type].push(installed)
+    viewsToAgreement[f.type].push(untilAgreed)
+    perFault.push({
+      type: f.type,
+      detail: f.detail,
+      at: f.at,
+      endAt: f.endAt,
+      leaderlessMs: gap,
+      reconvergeMs: agreedAt === undefined ? undefined : agreedAt - f.endAt,
+      views: installed,
+      viewsUntilAgreed: untilAgreed
+    })
   })
-  const count = (t: FaultType): number => faults.filter(f => f.type === t).length
+  const ordered = grants(logs)
+  const cutOffStarts = sorted.filter(f => f.type === 'cut-off-start' && f.process !== undefined).map(f => ({
+    detail: f.detail,
+    label: f.process as string,
+    masterMs: intervals.filter(i => i.label === f.process)
+      .reduce((ms, i) => ms + Math.max(0, Math.min(i.to, f.endAt) - Math.max(i.from, f.at)), 0)
+  }))
+  const summaries = (samples: Record<FaultType, number[]>): Record<FaultType, Summary> =>
+    Object.fromEntries(FAULT_TYPES.map(t => [t, summarize(samples[t])])) as Record<FaultType, Summary>
   return {
     durationMs: end - start,
-    faults: { kill: count('kill'), hang: count('hang'), partition: count('partition') },
+    faults: Object.fromEntries(FAULT_TYPES.map(t => [t, faults.filter(f => f.type === t).length])) as Record<FaultType, number>,
     dualMasters: overlaps(intervals),
-    leaderlessMs: Object.fromEntries(types.map(t => [t, summarize(leaderless[t])])) as Record<FaultType, Summary>,
-    reconvergeMs: Object.fromEntries(types.map(t => [t, summarize(reconverge[t])])) as Record<FaultType, Summary>,
+    leaderlessMs: summaries(leaderless),
+    reconvergeMs: summaries(reconverge),
+    viewsDuringFault: summaries(views),
+    viewsUntilAgreed: summaries(viewsToAgreement),
     notReconverged,
-    crashes: logs.filter(l => l.crashed).length
+    crashes: logs.filter(l => l.crashed).length,
+    fencing: { grants: ordered.length, violations: fencingViolations(ordered, faults) },
+    cutOffStarts,
+    perFault
   }
 }

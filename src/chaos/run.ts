@@ -1,13 +1,23 @@
 /**
  * A chaos run: `members` member processes, one per test host (network namespaces, see
- * testing/netns.ts), under a random schedule of one fault at a time: kill (SIGKILL, then a
- * fresh process in its place), hang (SIGSTOP, then SIGCONT) and partition (a random cut,
- * then the heal). Every member's JSON events are kept; analyze.ts judges them afterwards.
+ * testing/netns.ts), under a random schedule of one fault at a time (chaos/faults.ts lists
+ * them, chaos/inject.ts makes them). After each fault is undone the run waits until the members
+ * agree on one view again (at most SETTLE_LIMIT_MS), then 2.5–5 s more, so that every fault's
+ * re-agreement is measured on its own. Every member's JSON events are kept; analyze.ts judges
+ * them afterwards.
  */
-import { MemberProcess } from '../testing/member-process.js'
-import { NetnsLab, type TestHost } from '../testing/netns.js'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MemberProcess, agreed } from '../testing/member-process.js'
+import { NetnsLab } from '../testing/netns.js'
 import { seededRandom } from '../testing/random.js'
-import type { Fault, FaultType, ProcessLog } from './analyze.js'
+import type { ProcessLog } from './analyze.js'
+import { FAULT_TYPES, type Fault, type FaultType } from './faults.js'
+import { INJECT, type Chaos, type Slot } from './inject.js'
+import { memberSpawnOptions } from './members.js'
+import { faultBag } from './schedule.js'
+import { FAKETIME_LIB } from './tools.js'
 
 export interface ChaosOptions {
   readonly members: number
@@ -15,8 +25,19 @@ export interface ChaosOptions {
   readonly splitBrain: 'allow' | 'majority'
   readonly seed: number
   readonly signal: AbortSignal
+  /** The fault types to draw from. Default: all (`ring` only from 4 members). */
+  readonly faults?: readonly FaultType[]
   /** A cluster key file every member gets (`--key-file`). */
   readonly keyFile?: string
+  /**
+   * Give each host slot a durable state directory (`conclave member --state-dir`), the same
+   * for every process of the slot, in a temporary directory removed at the end. Default false.
+   */
+  readonly stateDir?: boolean
+  /** How far `clock-restart` shifts a member's wall clock, ms. Default −3 h. */
+  readonly clockOffsetMs?: number
+  /** libfaketime, for `clock-restart`. Default: where Debian installs it (chaos/tools.ts). */
+  readonly faketimeLib?: string
   /** Called with each fault as it begins, for progress output. */
   readonly onFault?: (fault: { type: FaultType, detail: string, at: number }) => void
 }
@@ -30,33 +51,43 @@ export interface ChaosRecord {
 
 const PORT = 7200
 
-interface Slot {
-  readonly host: TestHost
-  readonly index: number
-  proc: MemberProcess
-  generation: number
-  frozenSince: number | undefined
-  readonly frozen: Array<[number, number]>
-  killedAt: number | undefined
+/** The longest wait for the members to agree after a fault before the next one comes anyway. */
+export const SETTLE_LIMIT_MS = 20_000
+
+/** The default fault types for `members` members: every one that can be made with that many. */
+export function defaultFaults (members: number): FaultType[] {
+  return FAULT_TYPES.filter(t => t !== 'ring' || members >= 4)
 }
 
 export async function runChaos (opts: ChaosOptions): Promise<ChaosRecord> {
+  const types = opts.faults ?? defaultFaults(opts.members)
+  if (types.includes('ring') && opts.members < 4) throw new RangeError(`a ring needs at least 4 members, got ${opts.members}`)
   const rnd = seededRandom(opts.seed)
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)] as T
-  const between = (lo: number, hi: number): number => lo + rnd() * (hi - lo)
+  const next = faultBag(types, rnd)
   const lab = await NetnsLab.create(opts.members)
+  const stateRoot = opts.stateDir === true ? mkdtempSync(join(tmpdir(), 'conclave-chaos-state-')) : undefined
   const slots: Slot[] = []
   const logs: ProcessLog[] = []
   const faults: Fault[] = []
-  const seeds = lab.hosts.map(h => `${h.address}:${PORT}`)
-  const spawnAt = (host: TestHost, index: number, generation: number): MemberProcess => new MemberProcess({
-    cluster: 'chaos',
-    name: `m${index}${generation > 0 ? `.${generation}` : ''}`,
-    listen: `${host.address}:${PORT}`,
-    seeds: seeds.filter((_, i) => i !== index),
-    extraArgs: ['--split-brain', opts.splitBrain, ...(opts.keyFile !== undefined ? ['--key-file', opts.keyFile] : [])],
-    prefix: lab.execPrefix(host)
-  })
+  const addresses = lab.hosts.map(h => `${h.address}:${PORT}`)
+  const spawnAt = (index: number, generation: number, clockOffsetMs: number): MemberProcess => {
+    let stateDir: string | undefined
+    if (stateRoot !== undefined) {
+      stateDir = join(stateRoot, `m${index}`)
+      mkdirSync(stateDir, { recursive: true })
+    }
+    return new MemberProcess(memberSpawnOptions({
+      index,
+      generation,
+      addresses,
+      splitBrain: opts.splitBrain,
+      founder: index === 0 && generation === 0,
+      ...(opts.keyFile !== undefined ? { keyFile: opts.keyFile } : {}),
+      ...(stateDir !== undefined ? { stateDir } : {}),
+      ...(clockOffsetMs !== 0 ? { clockOffsetMs, faketimeLib: opts.faketimeLib ?? FAKETIME_LIB } : {}),
+      prefix: lab.execPrefix(lab.hosts[index] as (typeof lab.hosts)[number])
+    }))
+  }
   const sleep = async (ms: number): Promise<void> => {
     if (opts.signal.aborted) return
     await new Promise<void>(resolve => {
@@ -74,63 +105,62 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosRecord> {
       startedAt: p.spawnedAt,
       endedAt,
       frozen: slot.frozen.splice(0),
-      crashed: (!killed && !p.running) || /Unhandled|uncaught|FATAL/i.test(p.stderr)
+      crashed: (!killed && !p.running) || /Unhandled|uncaught|FATAL/i.test(p.stderr),
+      ...(slot.clockOffsetMs !== 0 ? { clockOffsetMs: slot.clockOffsetMs } : {})
     })
+  }
+  /** Until every member runs and all hold one view of all of them, or `limitMs`. */
+  const settle = async (limitMs: number): Promise<void> => {
+    const until = Date.now() + limitMs
+    while (!opts.signal.aborted && Date.now() < until) {
+      const procs = slots.map(s => s.proc)
+      if (procs.every(p => p.running) && agreed(procs, procs.length)) return
+      await sleep(50)
+    }
+  }
+  const chaos: Chaos = {
+    lab,
+    slots,
+    rnd,
+    signal: opts.signal,
+    clockOffsetMs: opts.clockOffsetMs ?? -3 * 3_600_000,
+    sleep,
+    begin: (type, detail) => {
+      const at = Date.now()
+      opts.onFault?.({ type, detail, at })
+      return at
+    },
+    kill: async slot => {
+      const at = Date.now()
+      slot.proc.kill('SIGKILL')
+      await slot.proc.exited
+      retire(slot, at, true)
+    },
+    restart: (slot, clockOffsetMs = 0) => {
+      slot.generation++
+      slot.clockOffsetMs = clockOffsetMs
+      slot.proc = spawnAt(slot.index, slot.generation, clockOffsetMs)
+      return slot.proc
+    }
   }
   let start = Date.now()
   try {
-    // Stagger the start: libp2p start-up is CPU-bound.
+    // Stagger the start: libp2p start-up is CPU-bound. m0 founds the cluster; the others join it.
     for (let i = 0; i < opts.members; i++) {
-      const host = lab.hosts[i] as TestHost
-      const proc = spawnAt(host, i, 0)
-      slots.push({ host, index: i, proc, generation: 0, frozenSince: undefined, frozen: [], killedAt: undefined })
+      const proc = spawnAt(i, 0, 0)
+      slots.push({ index: i, proc, generation: 0, clockOffsetMs: 0, frozen: [] })
       await proc.waitReady(30_000)
       await proc.waitFor(e => e.type === 'view', 30_000)
     }
+    await settle(SETTLE_LIMIT_MS)
     start = Date.now()
     const end = start + opts.durationMs
     while (Date.now() < end && !opts.signal.aborted) {
-      // At least 2.5 s between faults: the re-convergence target (2 s) must fit in the window.
-      await sleep(between(2500, 5000))
+      await sleep(2500 + rnd() * 2500)
       if (Date.now() >= end || opts.signal.aborted) break
-      const roll = rnd()
-      const at = Date.now()
-      if (roll < 0.3) {
-        const slot = pick(slots)
-        const detail = `kill ${slot.proc.name}`
-        opts.onFault?.({ type: 'kill', detail, at })
-        slot.proc.kill('SIGKILL')
-        slot.killedAt = at
-        await slot.proc.exited
-        await sleep(between(500, 2500))
-        retire(slot, at, true)
-        slot.generation++
-        slot.proc = spawnAt(slot.host, slot.index, slot.generation)
-        const endAt = Date.now()
-        await slot.proc.waitReady(30_000).catch(() => {})
-        faults.push({ type: 'kill', at, endAt, detail })
-      } else if (roll < 0.6) {
-        const slot = pick(slots)
-        const detail = `hang ${slot.proc.name}`
-        opts.onFault?.({ type: 'hang', detail, at })
-        slot.proc.kill('SIGSTOP')
-        await sleep(between(500, 4000))
-        slot.proc.kill('SIGCONT')
-        const endAt = Date.now()
-        slot.frozen.push([at, endAt])
-        faults.push({ type: 'hang', at, endAt, detail })
-      } else {
-        const sides = randomSplit(opts.members, rnd)
-        const detail = `partition ${sides.map(s => `{${s.map(i => `m${i}`).join(',')}}`).join(' | ')}`
-        opts.onFault?.({ type: 'partition', detail, at })
-        await lab.partition(sides)
-        await sleep(between(1000, 5000))
-        await lab.heal()
-        faults.push({ type: 'partition', at, endAt: Date.now(), detail })
-      }
+      faults.push(await INJECT[next()](chaos))
+      await settle(SETTLE_LIMIT_MS)
     }
-    // Time for the last fault to settle, so that its re-convergence is measured too.
-    await sleep(5000)
     const stopAt = Date.now()
     for (const slot of slots) retire(slot, stopAt, false)
     return { logs, faults, start, end: stopAt }
@@ -139,18 +169,6 @@ export async function runChaos (opts: ChaosOptions): Promise<ChaosRecord> {
       if (s.proc.running) { s.proc.kill('SIGCONT'); await s.proc.stop(3000) }
     }))
     await lab.destroy()
+    if (stateRoot !== undefined) rmSync(stateRoot, { recursive: true, force: true })
   }
-}
-
-/** Two sides (sometimes three), each non-empty: a random cut of `n` hosts. */
-function randomSplit (n: number, rnd: () => number): number[][] {
-  const order = Array.from({ length: n }, (_, i) => i).sort(() => rnd() - 0.5)
-  const three = n >= 5 && rnd() < 0.25
-  if (three) {
-    const a = 1 + Math.floor(rnd() * (n - 2))
-    const b = a + 1 + Math.floor(rnd() * (n - a - 1))
-    return [order.slice(0, a), order.slice(a, b), order.slice(b)].filter(s => s.length > 0)
-  }
-  const cut = 1 + Math.floor(rnd() * (n - 1))
-  return [order.slice(0, cut), order.slice(cut)]
 }

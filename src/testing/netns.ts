@@ -5,13 +5,17 @@
  * pair from its namespace to a bridge port. `partition` moves ports between bridges, `heal`
  * moves them all back: packets between sides are dropped silently, as on a cut cable, and
  * TCP connections survive a short cut (their retransmissions get through after the heal).
+ * Faults a switch cannot make (one-way, non-transitive, lossy links) are nftables drop rules
+ * inside the host namespaces (`filter`, see testing/netfilter.ts); `heal` removes those too.
  * Nothing touches the machine's own namespace; `destroy()` (also run on exit) deletes the
- * namespaces, which deletes every link and bridge in them.
+ * namespaces, which deletes every link, bridge and rule in them.
  *
- * Needs root and iproute2 (`ip`). `netnsUnavailable()` says why it cannot run here.
+ * Needs root and iproute2 (`ip`), and nftables (`nft`) for `filter`. `netnsUnavailable()` says
+ * why it cannot run here.
  */
 import { execFile, execFileSync } from 'node:child_process'
 import { promisify } from 'node:util'
+import { rulesByHost, tableScript, type Drop } from './netfilter.js'
 
 const run = promisify(execFile)
 
@@ -26,8 +30,11 @@ let counter = 0
 const live = new Set<NetnsLab>()
 let exitHook = false
 
-/** Undefined when network namespaces can be made here; otherwise the reason they cannot. */
-export async function netnsUnavailable (): Promise<string | undefined> {
+/**
+ * Undefined when network namespaces can be made here (and with `nftables`, given rules in
+ * them: `NetnsLab.filter`); otherwise the reason they cannot.
+ */
+export async function netnsUnavailable (opts: { nftables?: boolean } = {}): Promise<string | undefined> {
   if (process.platform !== 'linux') return `network namespaces need Linux (this is ${process.platform})`
   if (process.getuid?.() !== 0) return 'network namespaces need root'
   const probe = `cnvprobe${process.pid % 100000}`
@@ -37,20 +44,30 @@ export async function netnsUnavailable (): Promise<string | undefined> {
     const e = err as NodeJS.ErrnoException & { stderr?: string }
     return e.code === 'ENOENT' ? 'iproute2 (`ip`) is not installed' : `ip netns add failed: ${(e.stderr ?? e.message).trim()}`
   }
-  await run('ip', ['netns', 'del', probe]).catch(() => {})
-  return undefined
+  try {
+    if (opts.nftables === true) await nft(probe, tableScript(['ip saddr 10.77.0.1 drop']))
+    return undefined
+  } catch (err) {
+    const e = err as Error
+    return /ENOENT|not found|No such file/i.test(e.message) ? 'nftables (`nft`) is not installed' : e.message
+  } finally {
+    await run('ip', ['netns', 'del', probe]).catch(() => {})
+  }
 }
 
 export class NetnsLab {
   readonly hosts: readonly TestHost[]
   private readonly switchNs: string
   private readonly namespaces: string[]
+  /** Each host's nft rules as last applied (testing/netfilter.ts); empty: no table. */
+  private rules: string[][]
   private destroyed = false
 
   private constructor (private readonly tag: string, count: number) {
     this.switchNs = `${tag}sw`
     this.hosts = Array.from({ length: count }, (_, i) => ({ ns: `${tag}h${i}`, address: `10.77.0.${i + 1}` }))
     this.namespaces = [this.switchNs, ...this.hosts.map(h => h.ns)]
+    this.rules = this.hosts.map(() => [])
   }
 
   /** Creates `count` hosts (at most 200) on one switch, all connected. */
@@ -103,9 +120,33 @@ export class NetnsLab {
     }
   }
 
-  /** Reconnects every host. */
+  /**
+   * Makes `drops` the whole set of link faults (testing/netfilter.ts builds them: `cut`,
+   * `apart`, `ring`, `oneWay`, `loss`): every host whose rules change gets its new rule set in
+   * one transaction, all hosts at once. `filter([])` removes every rule the lab set.
+   */
+  async filter (drops: readonly Drop[]): Promise<void> {
+    const next = rulesByHost(drops, this.hosts.map(h => h.address))
+    await Promise.all(this.hosts.map(async (host, i) => {
+      const rules = next[i] as string[]
+      if (rules.join('\n') === (this.rules[i] as string[]).join('\n')) return
+      await nft(host.ns, tableScript(rules))
+      this.rules[i] = rules
+    }))
+  }
+
+  /** Removes the nft rules of every host, whatever this lab believes is there. Idempotent. */
+  async unfilter (): Promise<void> {
+    await Promise.all(this.hosts.map(async (host, i) => {
+      await nft(host.ns, tableScript([]))
+      this.rules[i] = []
+    }))
+  }
+
+  /** Reconnects every host: every port back on one bridge, and the nft rules set by `filter` gone. */
   async heal (): Promise<void> {
     for (let i = 0; i < this.hosts.length; i++) await ip('-n', this.switchNs, 'link', 'set', `p${i}`, 'master', 'br0')
+    if (this.rules.some(r => r.length > 0)) await this.filter([])
   }
 
   /** Deletes the namespaces and with them every link and bridge. Idempotent. */
@@ -130,6 +171,17 @@ export class NetnsLab {
   }
 
   toString (): string { return `NetnsLab(${this.tag}, ${this.hosts.length} hosts)` }
+}
+
+/** Runs an nft script inside namespace `ns`. */
+async function nft (ns: string, script: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], (err, _stdout, stderr) => {
+      if (err === null) resolve()
+      else reject(new Error(`nft in ${ns}: ${(stderr.trim() !== '' ? stderr : err.message).trim()}`))
+    })
+    child.stdin?.end(script)
+  })
 }
 
 async function ip (...args: string[]): Promise<void> {
