@@ -50,6 +50,8 @@ export interface AgreementHost extends CoreContext {
   onNewerView: (from: string, theirs: ViewSummary, now: number) => void
   /** Our group removed us while we were a member. */
   excluded: (by: string, theirs: ViewSummary, now: number) => void
+  /** A view of another group: a merge to negotiate (merger.ts). */
+  foreign: (theirs: ViewSummary, now: number) => void
 }
 
 export class ViewAgreement {
@@ -317,7 +319,19 @@ export class ViewAgreement {
 
   onNack (from: string, epoch: number, theirs: ViewSummary | undefined, now: number): void {
     const p = this.proposal
-    if (p === undefined || epoch < p.epoch || !p.members.some(m => m.id === from)) return
+    if (p === undefined || !p.members.some(m => m.id === from)) return
+    if (theirs !== undefined && !hasMember(this.core.view, from)) {
+      // Refused by a member of another group (a merge partner whose group changed since it
+      // asked, or a joiner admitted elsewhere), whatever the epoch it names: it refuses for
+      // what our proposal says of its group, and its view is not ours to adopt. Forget what we
+      // were admitting from that group and negotiate again with the group as it is now.
+      this.proposal = undefined
+      for (const m of theirs.members) this.pendingJoins.delete(m.id)
+      this.maxEpoch = Math.max(this.maxEpoch, epoch)
+      this.core.foreign(theirs, now)
+      return
+    }
+    if (epoch < p.epoch) return
     this.maxEpoch = Math.max(this.maxEpoch, epoch)
     const mine = this.core.view?.id.epoch ?? 0
     if (theirs !== undefined && theirs.epoch > mine) {
@@ -357,10 +371,19 @@ export class ViewAgreement {
     }
     // A merge proposer is in the view it proposes (only a leaving coordinator proposes one
     // without itself, and it is one of ours); a proposal from outside that leaves its author
-    // out is a claim about others that is not its to make. (It may not drop members of ours
-    // either, but whom it may drop cannot be told here: only monitors judge members dead.)
+    // out is a claim about others that is not its to make.
     if (view !== undefined && core.status !== 'joining' && !hasMember(view, from) && !msg.members.some(m => m.id === from)) {
       core.dropped('stranger-proposal')
+      core.send(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: core.summary(view) }, false)
+      return
+    }
+    // Nor may a merge drop a member of ours that we have not judged dead: that member's lease
+    // may still be live (only silence longer than the lease removes a member), and promising the
+    // merged view would let a successor act beside it. The merge proposer learns our view as it
+    // is now and merges it whole.
+    if (view !== undefined && core.status !== 'joining' && !hasMember(view, from) &&
+        view.members.some(m => !msg.members.some(x => x.id === m.id) && !this.core.detector.isDead(m.id) && !this.leftGracefully(m.id))) {
+      core.dropped('merge-drops-member')
       core.send(from, { t: 'nack', epoch: Math.max(installed, this.promised), view: core.summary(view) }, false)
       return
     }

@@ -392,6 +392,11 @@ export class Membership implements CoreContext {
     for (const peer of this._connected) if (!ids.has(peer)) this.send(peer, this.helloMessage(), true)
   }
 
+  foreign (theirs: ViewSummary, now: number): void {
+    const view = this._view
+    if (view !== undefined && disjoint(theirs, view)) this.merger.onForeign(theirs, now)
+  }
+
   finishLeave (): void {
     this._status = 'left'
     this.agreement.abandon()
