@@ -2,7 +2,7 @@
  * Safety invariants of the membership protocol, checked after every step of a simulation.
  * Each returns a description of the violation, or undefined.
  */
-import type { Simulation } from './simulation.js'
+import type { SimNode, Simulation } from './simulation.js'
 import type { View } from '../core/view.js'
 
 /** Per-node installed epochs only grow (also across exclusion and rejoin). */
@@ -17,6 +17,12 @@ export function epochsNeverDecrease (sim: Simulation): string | undefined {
   return undefined
 }
 
+/** Whether `x`'s view holds `y` as the process it is now (its id and incarnation): a restarted process is not its predecessor. */
+function counts (x: SimNode, y: SimNode): boolean {
+  const inc = y.core.self.incarnation
+  return x.core.view?.members.some(m => m.id === y.id && m.incarnation === inc) === true
+}
+
 /**
  * No two running members both believe they are coordinator while either counts the other
  * as a member. (Two coordinators of disjoint groups — a partition under the `allow` policy —
@@ -29,8 +35,8 @@ export function oneCoordinatorPerGroup (sim: Simulation): string | undefined {
       const x = believers[i]
       const y = believers[j]
       if (x === undefined || y === undefined) continue
-      const xHasY = x.core.view?.members.some(m => m.id === y.id) === true
-      const yHasX = y.core.view?.members.some(m => m.id === x.id) === true
+      const xHasY = counts(x, y)
+      const yHasX = counts(y, x)
       if (xHasY || yHasX) {
         return `at ${sim.now.toFixed(1)} ms both ${x.id} (epoch ${x.core.view?.id.epoch}) and ${y.id} (epoch ${y.core.view?.id.epoch}) believe they coordinate`
       }
@@ -51,7 +57,7 @@ export function atMostNMasters (sim: Simulation): string | undefined {
   const acting: Array<{ id: string, rank: number, members: Set<string> }> = []
   for (const n of sim.upNodes()) {
     const rank = n.core.actingRank(n.now())
-    if (rank !== undefined) acting.push({ id: n.id, rank, members: new Set(n.core.view?.members.map(m => m.id)) })
+    if (rank !== undefined) acting.push({ id: `${n.id}/${n.core.self.incarnation}`, rank, members: new Set(n.core.view?.members.map(m => `${m.id}/${m.incarnation}`)) })
   }
   // Only a member that acts is a witness: its lease needs echoes from every member of its
   // view, so that view is current. A bystander's view may be stale in a partition.

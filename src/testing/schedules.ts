@@ -18,7 +18,7 @@ import type { QuorumRule } from '../core/quorum.js'
 
 export type FaultKind = 'crash' | 'restart' | 'hang' | 'resume' | 'leave' | 'join' | 'partition' | 'bridge' | 'ring' | 'one-way' | 'cut' | 'loss' | 'clock-step'
 
-export interface ScheduleOptions {
+export interface FaultScheduleOptions {
   readonly seed: number
   readonly splitBrain: 'allow' | 'majority'
   /** Members at the start. @default 5 */
@@ -44,7 +44,7 @@ export interface ScheduleResult {
 
 const WALL_CLOCK_BASE = 1_800_000_000_000
 
-export function runSchedule (opts: ScheduleOptions): ScheduleResult {
+export function runSchedule (opts: FaultScheduleOptions): ScheduleResult {
   const rnd = seededRandom(opts.seed * 2654435761)
   const pick = <T>(items: readonly T[]): T => items[Math.floor(rnd() * items.length)] as T
   const between = (lo: number, hi: number): number => lo + rnd() * (hi - lo)

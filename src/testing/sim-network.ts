@@ -86,6 +86,9 @@ export class SimNetwork {
   private readonly dialing = new Map<string, Payload[]>()
   /** Callers waiting for a dial in progress, `from>to`. */
   private readonly dialWaiters = new Map<string, Array<(ok: boolean) => void>>()
+  /** A serial per process: dials are keyed by process, not id (a restarted process has its own). */
+  private readonly serials = new WeakMap<Endpoint, number>()
+  private nextSerial = 0
 
   constructor (private readonly host: NetHost) {}
 
@@ -102,7 +105,7 @@ export class SimNetwork {
   /** Ensures a connection from `ep` to `peer` (dialling if it has none open). */
   dial (ep: Endpoint, peer: string, timeoutMs: number, done?: (ok: boolean) => void): void {
     if (this.openEnd(ep, peer) !== undefined) { done?.(true); return }
-    const key = `${ep.id}>${peer}`
+    const key = this.dialKey(ep, peer)
     if (this.dialing.has(key)) { if (done !== undefined) this.whenDialled(ep, peer, done); return }
     this.dialing.set(key, [])
     const h = this.host
@@ -141,8 +144,14 @@ export class SimNetwork {
     })
   }
 
+  private dialKey (ep: Endpoint, peer: string): string {
+    let serial = this.serials.get(ep)
+    if (serial === undefined) { serial = this.nextSerial++; this.serials.set(ep, serial) }
+    return `${serial}>${peer}`
+  }
+
   private whenDialled (ep: Endpoint, peer: string, done: (ok: boolean) => void): void {
-    const key = `${ep.id}>${peer}`
+    const key = this.dialKey(ep, peer)
     const list = this.dialWaiters.get(key) ?? []
     list.push(done)
     this.dialWaiters.set(key, list)
@@ -156,13 +165,17 @@ export class SimNetwork {
       return true
     }
     if (opts.onlyIfConnected) return false
-    const key = `${ep.id}>${peer}`
+    const key = this.dialKey(ep, peer)
     this.dial(ep, peer, opts.dialTimeoutMs)
     this.dialing.get(key)?.push(payload)
     return true
   }
 
-  /** A datagram: only to a peer we have a connection with (its session), lost, duplicated or reordered. */
+  /**
+   * A datagram: only between peers that both have a connection open to each other (the
+   * session's keys are handed over a connection and forgotten when it closes); lost,
+   * duplicated or reordered.
+   */
   datagram (ep: Endpoint, peer: string, payload: Payload): boolean {
     const conn = this.openEnd(ep, peer)
     if (conn === undefined) return false
@@ -172,7 +185,7 @@ export class SimNetwork {
     for (let i = 0; i < copies; i++) {
       if (h.blocked(ep.id, peer) || h.random() < h.lossRate) continue
       h.after(h.delay(), () => {
-        if (h.blocked(ep.id, peer) || !target.alive() || h.endpoint(peer) !== target) return
+        if (h.blocked(ep.id, peer) || !target.alive() || h.endpoint(peer) !== target || this.openEnd(target, ep.id) === undefined) return
         target.input(() => target.deliver(ep.id, payload))
       })
     }
