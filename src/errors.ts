@@ -34,7 +34,31 @@ export class NotRunningError extends ConclaveError {
   }
 }
 
-/** A payload could not be encoded or is larger than `maxMessageBytes`. */
+/** A message was addressed to a member that is not in this member's installed view. */
+export class NotInViewError extends ConclaveError {
+  readonly memberId: string
+  constructor (operation: string, memberId: string) {
+    super(`cannot ${operation} to ${JSON.stringify(memberId)}: no member of the installed view has this id`, 'ERR_NOT_IN_VIEW')
+    this.name = 'NotInViewError'
+    this.memberId = memberId
+  }
+}
+
+/**
+ * A payload holds a value that would not arrive as it was sent (a function, a symbol, a cycle,
+ * a Map or a class instance that msgpack turns into a plain object, ...). `path` says where,
+ * e.g. `payload.items[2].at`.
+ */
+export class InvalidPayloadError extends ConclaveError {
+  readonly path: string
+  constructor (path: string, problem: string) {
+    super(`cannot encode ${path}: ${problem}`, 'ERR_INVALID_PAYLOAD')
+    this.name = 'InvalidPayloadError'
+    this.path = path
+  }
+}
+
+/** A payload is larger than `maxMessageBytes`. */
 export class MessageTooLargeError extends ConclaveError {
   constructor (size: number, limit: number) {
     super(`message of ${size} bytes exceeds maxMessageBytes (${limit})`, 'ERR_MESSAGE_TOO_LARGE')

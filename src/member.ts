@@ -12,6 +12,7 @@
  * runs before any user listener, so a user listener can never starve them.
  */
 import { EventEmitter, on } from 'node:events'
+import { inspect } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
 import { foundingRule, Membership } from './core/membership.js'
@@ -29,14 +30,16 @@ import { createLibp2pTransport } from './transport/libp2p.js'
 import { newPeerKey } from './transport/peer-key.js'
 import { DurableState, type StateDirError } from './state/durable-state.js'
 import { Batcher } from './transport/batcher.js'
-import { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
-import { MessageTooLargeError, NotRunningError, TimeoutError } from './errors.js'
+import { rejectUnknownKeys, resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
+import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, TimeoutError } from './errors.js'
+import { checkPayload } from './transport/payload.js'
+import { internalsOf, setInternals } from './internal/member-internals.js'
 import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
 import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, type Stamped } from './policies/filter.js'
 import { MemberRegistry } from './registry/registry.js'
 import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
-import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type TickContext } from './policies/scheduler.js'
+import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
 export type { ViewChange, CoordinatorChange, MastershipReason, MastershipChange } from './runtime/changes.js'
 
@@ -107,8 +110,6 @@ export interface MemberEvents {
   'listener-error': [{ readonly event: string, readonly error: unknown }]
 }
 
-type Listener<A extends unknown[]> = (...args: A) => void
-
 export interface MemberInit {
   /** Builds the transport; defaults to libp2p. For tests and alternative networks. */
   readonly transport?: (options: ResolvedOptions, onDrop: (reason: string) => void) => Transport
@@ -127,9 +128,18 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 const PROBE_DIAL_TIMEOUT_MS = 300
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
 
-export class Member implements EndpointSource {
+/**
+ * A member of a cluster: a typed EventEmitter (`MemberEvents`), so `on`, `once`, `off`,
+ * `events.once(member, 'view', { signal })` and `events.on(...)` work as on any emitter.
+ *
+ * Events of the start are never missed by listeners attached right after `await createMember()`
+ * (or `await member.start()`): everything the member emits while it starts (its founding view,
+ * its first promotion) is delivered on a later turn of the event loop, after the start's promise
+ * has resolved and the code that awaited it has run to its next `await`. A listener attached
+ * later still sees only later changes; `view`, `isMaster()` and `isCoordinator` give the state now.
+ */
+export class Member extends EventEmitter<MemberEvents> implements EndpointSource {
   readonly options: ResolvedOptions
-  private readonly emitter = new EventEmitter()
   private readonly clock: () => number
   private readonly codec: Codec
   private readonly transport: Transport
@@ -153,16 +163,24 @@ export class Member implements EndpointSource {
   private idsOf: { view: View | undefined, ids: Set<string> } = { view: undefined, ids: new Set() }
   private readonly limits: PeerLimits
   private stopping: Promise<void> | undefined
-  /** Counts of dropped input (from the network) by reason. */
-  readonly dropped: Record<string, number> = {}
-  /** Counts of outbound frames not sent, by reason (peer not connected, queue full, ...). */
-  readonly unsent: Record<string, number> = {}
+  private starting: Promise<void> | undefined
+  /** Aborted once the member has stopped (or failed to start): waits settle, iterators end. */
+  private readonly lifetime = new AbortController()
+  /** Events produced while starting, delivered once the start's caller has run (see the class). */
+  private held: Array<{ event: keyof MemberEvents, args: unknown[] }> | undefined
+  private readonly droppedCounts: Record<string, number> = {}
+  private readonly unsentCounts: Record<string, number> = {}
+  /** What the scheduler needs of this member (policies/scheduler.ts). */
+  private readonly schedulerHost: SchedulerHost
   private readonly registryState: MemberRegistry
   /** Broadcasts of one event-loop turn leave as one group message. */
   private readonly broadcasts: Batcher
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
+    super()
     this.options = resolveOptions(options)
+    if (typeof init !== 'object' || init === null) throw new InvalidOptionError('init', 'an object', init)
+    rejectUnknownKeys(init, ['transport', 'clock', 'incarnation'], 'init.')
     this.clock = init.clock ?? (() => performance.now())
     this.incarnation = init.incarnation ?? Date.now()
     this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
@@ -170,8 +188,8 @@ export class Member implements EndpointSource {
     // The transport reports both dropped input and frames it could not send; only input counts
     // as dropped (an unsent heartbeat to a peer not yet connected is routine).
     const onDrop = (reason: string): void => {
-      if (OUTBOUND_DROPS.has(reason)) this.unsent[reason] = (this.unsent[reason] ?? 0) + 1
-      else this.countDrop(reason, undefined)
+      if (OUTBOUND_DROPS.has(reason)) this.unsentCounts[reason] = (this.unsentCounts[reason] ?? 0) + 1
+      else this.#countDrop(reason, undefined)
     }
     this.transport = init.transport !== undefined
       ? init.transport(this.options, onDrop)
@@ -191,7 +209,7 @@ export class Member implements EndpointSource {
     this.broadcasts = new Batcher(frames => {
       this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
     }, this.options.maxMessageBytes)
-    this.emitter.setMaxListeners(0)
+    this.setMaxListeners(0)
     this.driver = new MemberDriver({
       now: () => this.clock(),
       setTimer: (fn, ms) => {
@@ -202,7 +220,7 @@ export class Member implements EndpointSource {
       send: (to, msg, o) => {
         this.transport.send(to, this.codec.encode(msg), { addresses: o.addrs, onlyIfConnected: o.onlyIfConnected, unreliable: msg.t === 'hb', ...(o.probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {}) })
       },
-      sendService: (to, service, data) => { this.sendService(to, service, data, { onlyIfConnected: true }) },
+      sendService: (to, service, data) => { this.#sendService(to, service, data, { onlyIfConnected: true }) },
       dial: (peer, addrs) => { this.transport.dial({ peer, addresses: addrs }) },
       hangup: peer => { this.transport.disconnect?.(peer) },
       dialSeeds: () => { this.dialSeeds() },
@@ -220,17 +238,46 @@ export class Member implements EndpointSource {
         waiting: e => { this.emit('waiting', e) },
         merge: (view, rejoined) => { this.emit('merge', { view, rejoined }) },
         splitBrain: e => { this.emit('split-brain', e) },
-        dropped: reason => { this.countDrop(reason, undefined) },
+        dropped: reason => { this.#countDrop(reason, undefined) },
         left: () => {},
         call: (event, fn) => { this.call(event, fn, []) }
       }
     }, { masters: this.options.masters, discoveryIntervalMs: this.options.timing.discoveryIntervalMs })
     this.watchMastership(1, c => this.emit('coordinator', { isCoordinator: c.isMaster, epoch: c.epoch, view: c.view }))
     this.watchMastership(this.options.masters, c => this.emit('mastership', c))
+    setInternals(this, {
+      registerService: (name, handler) => this.#registerService(name, handler),
+      sendService: (to, name, data, opts) => { this.#sendService(to, name, data, opts) },
+      countDrop: (reason, from) => { this.#countDrop(reason, from) },
+      onBeforeLeave: hook => {
+        this.beforeLeave.add(hook)
+        return () => { this.beforeLeave.delete(hook) }
+      },
+      stopped: this.lifetime.signal,
+      schedulerHost: undefined as unknown as SchedulerHost
+    })
+    const self = this // eslint-disable-line @typescript-eslint/no-this-alias -- getters of the host read the member
+    this.schedulerHost = {
+      get id () { return self.id },
+      get view () { return self.view },
+      get rank () { return self.rank },
+      get epoch () { return self.epoch },
+      options: this.options,
+      watchMastership: (n, listener) => this.watchMastership(n, listener),
+      onViewChange: listener => this.onViewChange(listener),
+      onBeforeLeave: hook => {
+        this.beforeLeave.add(hook)
+        return () => { this.beforeLeave.delete(hook) }
+      },
+      registerService: (name, handler) => this.#registerService(name, handler),
+      sendService: (to, name, data) => { this.#sendService(to, name, data) },
+      countDrop: (reason, from) => { this.#countDrop(reason, from) }
+    }
+    internalsOf(this).schedulerHost = this.schedulerHost
     this.registryState = new MemberRegistry(this, this.options.endpoints, this.incarnation)
-    installScheduler(this) // every member acks claims, scheduled jobs or not
-    this.registerService(MASTERSHIP_SERVICE, (from, data) => {
-      if (!this.driver.mastershipMessage(from, data)) this.countDrop('mastership-invalid', from)
+    installScheduler(this.schedulerHost) // every member acks claims, scheduled jobs or not
+    this.#registerService(MASTERSHIP_SERVICE, (from, data) => {
+      if (!this.driver.mastershipMessage(from, data)) this.#countDrop('mastership-invalid', from)
     })
   }
 
@@ -241,9 +288,17 @@ export class Member implements EndpointSource {
   /** The endpoints this member publishes. */
   get ownEndpoints (): Endpoints { return this.registryState.ownEndpoints }
   /** Publishes (or replaces) this member's URL for `service`; throws InvalidOptionError for a bad URL. */
-  setEndpoint (service: string, url: string): void { this.registryState.setEndpoint(service, url) }
+  setEndpoint (service: string, url: string): void {
+    this.assertNotStopped('set an endpoint')
+    this.registryState.setEndpoint(service, url)
+  }
+
   /** Stops publishing `service`. */
-  removeEndpoint (service: string): void { this.registryState.removeEndpoint(service) }
+  removeEndpoint (service: string): void {
+    this.assertNotStopped('remove an endpoint')
+    this.registryState.removeEndpoint(service)
+  }
+
   /** The view's members with their endpoints, start times and mastership epochs, in view order. */
   registry (): RegistrySnapshot { return this.registryState.snapshot() }
   /** The URLs of `service` in view order. */
@@ -251,7 +306,10 @@ export class Member implements EndpointSource {
   /** The coordinator's URL for `service`, or undefined. */
   masterEndpoint (service: string): string | undefined { return this.registryState.masterEndpoint(service) }
   /** Calls `listener` after every change of the view or of an endpoint. */
-  onRegistryChange (listener: () => void): () => void { return this.registryState.onChange(listener) }
+  onRegistryChange (listener: () => void): () => void {
+    this.assertNotStopped('watch the registry')
+    return this.registryState.onChange(listener)
+  }
 
   /** This member's id (its libp2p peer id). Available once started. */
   get id (): string { return this.transport.id }
@@ -287,6 +345,7 @@ export class Member implements EndpointSource {
    * members (serially, after the change). Returns a function that stops watching.
    */
   watchMastership (masters: number, listener: (change: MastershipChange) => void): () => void {
+    this.assertNotStopped('watch mastership')
     return this.driver.watchMastership(masters, listener)
   }
 
@@ -296,6 +355,7 @@ export class Member implements EndpointSource {
    * leave, never overlapping. See policies/route-policy.ts.
    */
   route (definition: RouteDefinition): Route {
+    this.assertNotStopped('add a route')
     return addRoute(this, definition)
   }
 
@@ -304,13 +364,15 @@ export class Member implements EndpointSource {
    * across failovers. Register the same job on every member. See policies/scheduler.ts.
    */
   schedule (name: string, spec: ScheduleSpec, fn: (tick: TickContext) => void | Promise<void>, opts?: ScheduleOptions): ScheduledJob {
-    return schedule(this, name, spec, fn, opts)
+    this.assertNotStopped('schedule a job')
+    return schedule(this.schedulerHost, name, spec, fn, opts)
   }
 
   /** Passes the items of `source` only while this member is master, checked at each item. */
   filter<T>(source: AsyncIterable<T> | Iterable<T>, opts?: FilterOptions): AsyncIterableIterator<T>
   filter<T>(source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions & { stamped: true }): AsyncIterableIterator<Stamped<T>>
   filter<T>(source: AsyncIterable<T> | Iterable<T>, opts: FilterOptions & { stamped?: boolean } = {}): AsyncIterableIterator<T | Stamped<T>> {
+    this.assertNotStopped('filter a stream')
     return opts.stamped === true ? masterOnlyStamped(this, source, opts) : masterOnly(this, source, opts)
   }
 
@@ -326,30 +388,35 @@ export class Member implements EndpointSource {
    * it throws is reported like a listener's (`listener-error`). Returns a function that stops it.
    */
   onViewChange (listener: (change: ViewChange) => void): () => void {
+    this.assertNotStopped('watch views')
     const hook = (change: ViewChange): void => listener(change)
     this.viewHooks.add(hook)
     return () => { this.viewHooks.delete(hook) }
   }
 
-  /** Runs `hook` at the start of `stop()`, before the group is told: policies stop their work here. */
-  onBeforeLeave (hook: () => Promise<void>): () => void {
-    this.beforeLeave.add(hook)
-    return () => { this.beforeLeave.delete(hook) }
+  /** Counts of dropped input from the network, by reason (a copy). */
+  get dropped (): Readonly<Record<string, number>> { return Object.freeze({ ...this.droppedCounts }) }
+  /** Counts of outbound frames not sent, by reason: peer not connected, queue full, ... (a copy). */
+  get unsent (): Readonly<Record<string, number>> { return Object.freeze({ ...this.unsentCounts }) }
+
+  /** A small summary for loggers and `JSON.stringify`. */
+  toJSON (): { id: string | undefined, name: string, cluster: string, state: string, epoch: number, coordinator: string | undefined, members: number, rank: number | undefined, master: boolean } {
+    const view = this.view
+    return {
+      id: this.state === 'new' || this.state === 'starting' ? undefined : this.id,
+      name: this.name,
+      cluster: this.cluster,
+      state: this.state,
+      epoch: this.epoch,
+      coordinator: view?.members[0]?.id,
+      members: view?.members.length ?? 0,
+      rank: this.state === 'running' ? this.rank : undefined,
+      master: this.state === 'running' && this.isMaster()
+    }
   }
 
-  /**
-   * A named internal channel for Conclave's own policies (the scheduler): `handler` receives
-   * what `sendService(to, name, data)` sends from other members, on the direct stream.
-   */
-  registerService (name: string, handler: (from: string, data: unknown) => void): () => void {
-    this.services.set(name, handler)
-    return () => { this.services.delete(name) }
-  }
-
-  sendService (to: string, name: string, data: unknown, opts: { onlyIfConnected?: boolean } = {}): void {
-    if (this.state !== 'running' && this.state !== 'stopping') return
-    const addrs = this.view?.members.find(m => m.id === to)?.addrs ?? []
-    this.transport.send(to, this.codec.encode({ t: 'svc', s: name, d: data }), { addresses: addrs, onlyIfConnected: opts.onlyIfConnected })
+  [inspect.custom] (): string {
+    return `Member ${inspect(this.toJSON())}`
   }
   /** The epoch of the installed view, or 0 while joining. */
   get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
@@ -367,30 +434,22 @@ export class Member implements EndpointSource {
     return this.driver.mastershipLevels()
   }
 
-  on<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
-    this.emitter.on(event, listener as Listener<unknown[]>)
-    return this
-  }
-
-  once<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
-    this.emitter.once(event, listener as Listener<unknown[]>)
-    return this
-  }
-
-  off<E extends keyof MemberEvents>(event: E, listener: Listener<MemberEvents[E]>): this {
-    this.emitter.off(event, listener as Listener<unknown[]>)
-    return this
-  }
-
-  /** How many listeners `event` has (as EventEmitter's). */
-  listenerCount (event: keyof MemberEvents): number {
-    return this.emitter.listenerCount(event)
-  }
-
-  /** Starts listening, then joins through the seeds (or founds the group without seeds). Idempotent. */
+  /**
+   * Starts listening, then joins through the seeds (or founds the group without seeds).
+   * Idempotent while running; after `stop()` (or a failed start) it rejects with NotRunningError:
+   * a member is not restarted, a new one is created.
+   */
   async start (): Promise<void> {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new NotRunningError('start a member that was stopped (create a new one)')
+    if (this.state === 'starting') { await this.starting; return }
     if (this.state !== 'new') return
+    this.starting = this.doStart()
+    await this.starting
+  }
+
+  private async doStart (): Promise<void> {
     this.state = 'starting'
+    this.held = []
     const handlers: TransportHandlers = {
       onConnected: peer => { this.driver.connected(peer) },
       onDisconnected: peer => { this.driver.disconnected(peer) },
@@ -399,7 +458,7 @@ export class Member implements EndpointSource {
         this.onDialFailed(target)
       },
       onRejected: (address, peer, theirs) => {
-        this.countDrop(theirs.cluster !== this.options.cluster ? 'seed-foreign-cluster' : 'seed-wire-version', peer)
+        this.#countDrop(theirs.cluster !== this.options.cluster ? 'seed-foreign-cluster' : 'seed-wire-version', peer)
         // Seeds are re-dialled every discovery interval while alone: tell the application once.
         if (!this.rejectedSeeds.has(address)) this.emit('seed-rejected', { address, peer, cluster: theirs.cluster, wireVersion: theirs.wire })
         this.rejectedSeeds.add(address)
@@ -423,6 +482,10 @@ export class Member implements EndpointSource {
       await this.transport.start(handlers)
     } catch (err) {
       this.durable?.close()
+      // A member that failed to start is done: what waits on it settles, nothing restarts it.
+      this.state = 'stopped'
+      this.held = undefined
+      this.lifetime.abort()
       throw err
     }
     const restored = this.durable?.restored
@@ -451,6 +514,7 @@ export class Member implements EndpointSource {
     })
     this.state = 'running'
     this.driver.start(core)
+    setImmediate(() => { this.releaseHeld() })
   }
 
   /**
@@ -463,11 +527,17 @@ export class Member implements EndpointSource {
     return await this.stopping
   }
 
-  /** Sends `payload` to one member over its direct stream. */
+  /**
+   * Sends `payload` to one member of the installed view over its direct stream. Throws
+   * NotInViewError for an id outside the view, InvalidPayloadError for a payload that would not
+   * arrive as sent, NotRunningError unless running.
+   */
   send (memberId: string, payload: unknown): void {
+    if (this.state !== 'running') throw new NotRunningError('send')
+    const target = this.view?.members.find(m => m.id === memberId)
+    if (target === undefined) throw new NotInViewError('send', String(memberId))
     const frame = this.encodeUser(payload, 'send')
-    const addrs = this.view?.members.find(m => m.id === memberId)?.addrs ?? []
-    this.transport.send(memberId, frame, { addresses: addrs })
+    this.transport.send(memberId, frame, { addresses: target.addrs })
   }
 
   /**
@@ -479,13 +549,19 @@ export class Member implements EndpointSource {
   }
 
   /** Resolves with the first view (the current one included) that satisfies `predicate`. */
+  /**
+   * Resolves with the first view (the current one included) that satisfies `predicate`. Rejects
+   * with TimeoutError after `timeoutMs`, with `signal`'s reason when it aborts, and with
+   * NotRunningError when the member stops first (or has stopped).
+   */
   async waitForView (predicate: (view: View) => boolean, opts: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<View> {
+    if (this.lifetime.signal.aborted) throw new NotRunningError('wait for a view')
     const current = this.view
     if (current !== undefined && predicate(current)) return current
-    const signals = [opts.signal, opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined].filter((s): s is AbortSignal => s !== undefined)
-    const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined
+    const timeout = opts.timeoutMs !== undefined ? AbortSignal.timeout(opts.timeoutMs) : undefined
+    const signal = AbortSignal.any([opts.signal, timeout, this.lifetime.signal].filter((s): s is AbortSignal => s !== undefined))
     return await new Promise<View>((resolve, reject) => {
-      const done = (): void => { this.off('view', onView); signal?.removeEventListener('abort', onAbort) }
+      const done = (): void => { this.off('view', onView); signal.removeEventListener('abort', onAbort) }
       const onView = (change: ViewChange): void => {
         if (!predicate(change.view)) return
         done()
@@ -493,23 +569,22 @@ export class Member implements EndpointSource {
       }
       const onAbort = (): void => {
         done()
-        const reason: unknown = signal?.reason
-        reject(opts.timeoutMs !== undefined && reason instanceof DOMException && reason.name === 'TimeoutError'
-          ? new TimeoutError('the awaited view', opts.timeoutMs)
-          : reason)
+        if (this.lifetime.signal.aborted) reject(new NotRunningError('wait for a view'))
+        else if (timeout?.aborted === true && opts.timeoutMs !== undefined) reject(new TimeoutError('the awaited view', opts.timeoutMs))
+        else reject(opts.signal?.reason)
       }
-      if (signal?.aborted === true) { onAbort(); return }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      if (signal.aborted) { onAbort(); return }
+      signal.addEventListener('abort', onAbort, { once: true })
       this.on('view', onView)
     })
   }
 
-  /** Every view change from now on, until `signal` aborts or the member stops. */
+  /** Every view change from now on, until `signal` aborts or the member stops (at once if it has). */
   views (opts: { signal?: AbortSignal } = {}): AsyncIterable<ViewChange> {
     return this.iterate('view', opts.signal)
   }
 
-  /** Every application message from now on, until `signal` aborts or the member stops. */
+  /** Every application message from now on, until `signal` aborts or the member stops (at once if it has). */
   messages (opts: { signal?: AbortSignal } = {}): AsyncIterable<Message> {
     return this.iterate('message', opts.signal)
   }
@@ -517,24 +592,24 @@ export class Member implements EndpointSource {
   // ─── internals ───────────────────────────────────────────────────────────
 
   private async * iterate<E extends 'view' | 'message'>(event: E, signal: AbortSignal | undefined): AsyncGenerator<MemberEvents[E][0]> {
-    const stopped = new AbortController()
-    const onStopped = (): void => stopped.abort()
-    this.once('stopped', onStopped)
-    const combined = signal === undefined ? stopped.signal : AbortSignal.any([signal, stopped.signal])
+    const combined = signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal])
+    if (combined.aborted) return
     try {
-      for await (const args of on(this.emitter, event, { signal: combined })) {
+      for await (const args of on(this as EventEmitter, event, { signal: combined })) {
         yield (args as MemberEvents[E])[0]
       }
     } catch (err) {
       if (!combined.aborted) throw err
-    } finally {
-      this.off('stopped', onStopped)
     }
   }
 
   private async doStop (): Promise<void> {
-    if (this.state === 'new' || this.state === 'stopped') { this.state = 'stopped'; return }
-    if (this.state === 'starting') await new Promise(resolve => setImmediate(resolve))
+    if (this.state === 'starting') await this.starting?.catch(() => {})
+    if (this.state === 'new' || this.state === 'stopped') {
+      this.state = 'stopped'
+      this.lifetime.abort()
+      return
+    }
     this.state = 'stopping'
     // Work stops before the group hears of the leave: the successor cannot start first.
     this.driver.beginLeave()
@@ -550,7 +625,9 @@ export class Member implements EndpointSource {
     await this.transport.stop()
     this.durable?.close()
     this.state = 'stopped'
+    this.releaseHeld()
     this.emit('stopped')
+    this.lifetime.abort()
   }
 
   private seedAddresses (): string[] {
@@ -587,20 +664,20 @@ export class Member implements EndpointSource {
     const now = this.clock()
     const member = this.inView(peer)
     // A peer outside the view is limited before its bytes cost a decode (security/rate-limit.ts).
-    if (!member && !this.limits.outsider.take(peer, now)) { this.countDrop('rate-limited-outsider', peer); return }
+    if (!member && !this.limits.outsider.take(peer, now)) { this.#countDrop('rate-limited-outsider', peer); return }
     const decoded = this.codec.decode(frame)
-    if (!decoded.ok) { this.countDrop(decoded.reason, peer); return }
+    if (!decoded.ok) { this.#countDrop(decoded.reason, peer); return }
     const msg = decoded.msg
     // A reply echoes the newest heartbeat timestamp of ours it had (our clock): a round trip.
-    if (msg.t === 'hb' && msg.reply === true && msg.echo > 0 && this.emitter.listenerCount('heartbeat-rtt') > 0) {
+    if (msg.t === 'hb' && msg.reply === true && msg.echo > 0 && this.listenerCount('heartbeat-rtt') > 0) {
       this.emit('heartbeat-rtt', { peer, ms: now - msg.echo })
     }
-    if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.countDrop('rate-limited-join', peer); return }
-    if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.countDrop('rate-limited-member', peer); return }
+    if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.#countDrop('rate-limited-join', peer); return }
+    if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.#countDrop('rate-limited-member', peer); return }
     // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
     if (channel === 'datagram') {
       if (msg.t === 'hb') this.driver.receive(peer, msg)
-      else this.countDrop('not-a-heartbeat-datagram', peer)
+      else this.#countDrop('not-a-heartbeat-datagram', peer)
       return
     }
     if (msg.t === 'user') {
@@ -611,7 +688,7 @@ export class Member implements EndpointSource {
       for (const inner of msg.frames) {
         const one = this.codec.decode(inner)
         // a batch carries user broadcasts only: no protocol messages, no nested batches
-        if (!one.ok || one.msg.t !== 'user') { this.countDrop(one.ok ? 'invalid-batch' : one.reason, peer); continue }
+        if (!one.ok || one.msg.t !== 'user') { this.#countDrop(one.ok ? 'invalid-batch' : one.reason, peer); continue }
         this.emit('message', { from: peer, payload: one.msg.payload, channel })
         if (this.state !== 'running' && this.state !== 'stopping') return
       }
@@ -619,12 +696,12 @@ export class Member implements EndpointSource {
     }
     if (msg.t === 'svc') {
       const handler = channel === 'direct' ? this.services.get(msg.s) : undefined
-      if (handler === undefined) { this.countDrop('unknown-service', peer); return }
-      try { handler(peer, msg.d) } catch { this.countDrop('service-error', peer) }
+      if (handler === undefined) { this.#countDrop('unknown-service', peer); return }
+      try { handler(peer, msg.d) } catch { this.#countDrop('service-error', peer) }
       return
     }
     // Protocol messages travel only on the direct stream, where the sender is authenticated.
-    if (channel !== 'direct') { this.countDrop('protocol-on-group' as DropReason, peer); return }
+    if (channel !== 'direct') { this.#countDrop('protocol-on-group' as DropReason, peer); return }
     this.driver.receive(peer, msg)
   }
 
@@ -654,24 +731,61 @@ export class Member implements EndpointSource {
 
   private encodeUser (payload: unknown, operation: string): Uint8Array {
     if (this.state !== 'running') throw new NotRunningError(operation)
+    checkPayload(payload)
     const frame = this.codec.encode({ t: 'user', payload })
     if (frame.byteLength > this.options.maxMessageBytes) throw new MessageTooLargeError(frame.byteLength, this.options.maxMessageBytes)
     return frame
   }
 
   /** Counts dropped input (also for policies' own channels) and emits `dropped`. */
-  countDrop (reason: string, from: string | undefined): void {
-    this.dropped[reason] = (this.dropped[reason] ?? 0) + 1
+  #countDrop (reason: string, from: string | undefined): void {
+    this.droppedCounts[reason] = (this.droppedCounts[reason] ?? 0) + 1
     this.emit('dropped', { reason, from })
   }
 
+  /** A named channel for Conclave's own parts: `handler` gets what `sendService(to, name, data)` sends. */
+  #registerService (name: string, handler: (from: string, data: unknown) => void): () => void {
+    this.services.set(name, handler)
+    return () => { this.services.delete(name) }
+  }
+
+  #sendService (to: string, name: string, data: unknown, opts: { onlyIfConnected?: boolean } = {}): void {
+    if (this.state !== 'running' && this.state !== 'stopping') return
+    const addrs = this.view?.members.find(m => m.id === to)?.addrs ?? []
+    this.transport.send(to, this.codec.encode({ t: 'svc', s: name, d: data }), { addresses: addrs, onlyIfConnected: opts.onlyIfConnected })
+  }
+
+  private assertNotStopped (operation: string): void {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new NotRunningError(operation)
+  }
+
+  /** Delivers the events held while starting, in the order they were produced. */
+  private releaseHeld (): void {
+    const held = this.held
+    this.held = undefined
+    for (const { event, args } of held ?? []) this.dispatch(event, args)
+  }
+
   /**
-   * Calls each listener of `event` on its own (EventEmitter's emit stops at the first that
-   * throws). `rawListeners` keeps `once` wrappers, so a once-listener still unregisters itself.
+   * Emits `event`: each listener is called on its own (EventEmitter's emit stops at the first that
+   * throws), what one throws is reported as `listener-error`. While the member starts, events
+   * are held and delivered after the start's caller has run (see the class comment).
    */
-  private emit<E extends keyof MemberEvents>(event: E, ...args: MemberEvents[E]): void {
-    logEvent(event, this.transport.id, args[0])
-    for (const listener of this.emitter.rawListeners(event)) this.call(event, listener as (...a: unknown[]) => void, args)
+  override emit<E extends keyof MemberEvents>(event: E, ...args: MemberEvents[E]): boolean {
+    if ((event as string) === 'newListener' || (event as string) === 'removeListener') return this.dispatch(event, args)
+    logEvent(event, this.state === 'running' || this.state === 'stopping' ? this.transport.id : '', args[0])
+    if (this.held !== undefined) {
+      this.held.push({ event, args })
+      return this.listenerCount(event) > 0
+    }
+    return this.dispatch(event, args)
+  }
+
+  /** `rawListeners` keeps `once` wrappers, so a once-listener still unregisters itself. */
+  private dispatch (event: keyof MemberEvents, args: readonly unknown[]): boolean {
+    const listeners = this.rawListeners(event)
+    for (const listener of listeners) this.call(event, listener as (...a: unknown[]) => void, args)
+    return listeners.length > 0
   }
 
   /** Runs one listener; what it throws is reported (`listener-error`), never lost. */
@@ -684,7 +798,7 @@ export class Member implements EndpointSource {
   }
 
   private reportListenerError (event: string, error: unknown): void {
-    const reporters = event === 'listener-error' ? [] : this.emitter.rawListeners('listener-error')
+    const reporters = event === 'listener-error' ? [] : this.rawListeners('listener-error')
     if (reporters.length === 0) { setImmediate(() => { throw error }); return }
     for (const r of reporters) {
       try {

@@ -111,8 +111,14 @@ const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
 /** The most members a view can hold (the codec refuses larger ones). */
 export const MAX_VIEW_MEMBERS = 1024
 
+/** Every key `MemberOptions` has: a misspelt one (`seed`) would otherwise be ignored in silence. */
+const MEMBER_OPTION_KEYS: Record<keyof MemberOptions, true> = {
+  cluster: true, listen: true, seeds: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true
+}
+
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
-  if (typeof input !== 'object' || input === null) throw new InvalidOptionError('options', 'an object', input)
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('options', 'an object', input)
+  rejectUnknownKeys(input, Object.keys(MEMBER_OPTION_KEYS))
   const { cluster } = input
   if (typeof cluster !== 'string' || !CLUSTER_NAME.test(cluster)) {
     throw new InvalidOptionError('cluster', '1–64 letters, digits, ".", "_" or "-"', cluster)
@@ -156,9 +162,7 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
 
 function resolveBootstrap (input: unknown): { readonly expect?: number } {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('bootstrap', 'an object such as { expect: 3 }', input)
-  for (const key of Object.keys(input)) {
-    if (key !== 'expect') throw new InvalidOptionError(`bootstrap.${key}`, 'only bootstrap.expect', (input as Record<string, unknown>)[key])
-  }
+  rejectUnknownKeys(input, ['expect'], 'bootstrap.')
   const { expect } = input as { expect?: unknown }
   if (expect === undefined) return Object.freeze({})
   if (typeof expect !== 'number' || !Number.isInteger(expect) || expect < 1 || expect > MAX_VIEW_MEMBERS) {
@@ -168,10 +172,8 @@ function resolveBootstrap (input: unknown): { readonly expect?: number } {
 }
 
 export function resolveTiming (partial: Partial<Timing>): Timing {
-  if (typeof partial !== 'object' || partial === null) throw new InvalidOptionError('timing', 'an object', partial)
-  for (const key of Object.keys(partial)) {
-    if (!(key in DEFAULT_TIMING)) throw new InvalidOptionError(`timing.${key}`, `one of ${Object.keys(DEFAULT_TIMING).join(', ')}`, key)
-  }
+  if (typeof partial !== 'object' || partial === null || Array.isArray(partial)) throw new InvalidOptionError('timing', 'an object', partial)
+  rejectUnknownKeys(partial, Object.keys(DEFAULT_TIMING), 'timing.')
   const t: Timing = { ...DEFAULT_TIMING, ...partial }
   for (const [key, value] of Object.entries(t)) positive(`timing.${key}`, value)
   if (t.leaseMs >= t.suspectAfterMs + t.verifyTimeoutMs) {
@@ -181,6 +183,43 @@ export function resolveTiming (partial: Partial<Timing>): Timing {
     throw new InvalidOptionError('timing.heartbeatIntervalMs', `less than suspectAfterMs (${t.suspectAfterMs}) and leaseMs (${t.leaseMs}), so that heartbeats keep both silence and the lease at bay`, t.heartbeatIntervalMs)
   }
   return Object.freeze(t)
+}
+
+/**
+ * Throws InvalidOptionError for the first key of `input` that is not in `known`, with the known
+ * key it was most likely meant to be (`seed` → `seeds`). `prefix` names the enclosing option.
+ */
+export function rejectUnknownKeys (input: object, known: readonly string[], prefix = ''): void {
+  for (const key of Object.keys(input)) {
+    if (known.includes(key)) continue
+    const near = nearest(key, known)
+    const hint = near === undefined ? '' : `did you mean "${prefix}${near}"? `
+    throw new InvalidOptionError(`${prefix}${key}`, `no such option; ${hint}known: ${known.join(', ')}`, (input as Record<string, unknown>)[key])
+  }
+}
+
+/** The known key within a small edit distance of `key` (case ignored), if one is clearly nearest. */
+function nearest (key: string, known: readonly string[]): string | undefined {
+  const k = key.toLowerCase()
+  let best: string | undefined
+  let bestDistance = Math.max(2, Math.floor(k.length / 3)) + 1
+  for (const candidate of known) {
+    const d = editDistance(k, candidate.toLowerCase())
+    if (d < bestDistance) { best = candidate; bestDistance = d }
+  }
+  return best
+}
+
+function editDistance (a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min((previous[j] as number) + 1, (row[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = row
+  }
+  return previous[b.length] as number
 }
 
 /** A count of masters: an integer of at least 1. */

@@ -44,6 +44,7 @@ describe('listener isolation', () => {
     m.onViewChange(() => { order.push('hook') })
     m.on('listener-error', e => reported.push(e))
     await m.start()
+    await new Promise(resolve => setImmediate(resolve)) // the start's events are delivered after it resolves
     expect(m.view?.members.map(x => x.id)).toEqual(['lone'])
     // Hooks first, then every user listener in registration order, the thrower included.
     expect(order).toEqual(['hook', 'user-1', 'user-2', 'once'])
@@ -61,6 +62,7 @@ describe('listener isolation', () => {
     let changes = 0
     m.onRegistryChange(() => { changes++ })
     await m.start()
+    await new Promise(resolve => setImmediate(resolve)) // the start's events are delivered after it resolves
     expect(m.isMaster()).toBe(true)
     expect(m.registry().members[0]?.masterEpoch).toBe(m.epoch)
     expect(changes).toBeGreaterThanOrEqual(1)
@@ -79,6 +81,7 @@ describe('listener isolation', () => {
     process.on('uncaughtException', onUncaught)
     try {
       await m.start()
+    await new Promise(resolve => setImmediate(resolve)) // the start's events are delivered after it resolves
       expect(seen).toEqual([]) // not thrown into start(): later
       await new Promise(resolve => setImmediate(resolve))
       await new Promise(resolve => setImmediate(resolve))

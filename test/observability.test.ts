@@ -12,6 +12,7 @@ import { Registry, register as globalRegistry } from 'prom-client'
 import { MemberProcess, agreed, freePort, waitUntil } from '../src/testing/member-process.js'
 import { ClusterKey, createMember } from '../src/index.js'
 import { instrument } from '../src/observability/index.js'
+import { internalsOf } from '../src/internal/member-internals.js'
 
 interface Sample { readonly name: string, readonly labels: Record<string, string>, readonly value: number }
 
@@ -141,7 +142,7 @@ describe('metrics in the API', () => {
       expect(value(removed, 'conclave_route_errors_total', { route: 'worker', phase: 'stop' })).toBe(1)
       expect(value(samples, 'conclave_member_info', { name: 'solo' })).toBe(1)
       metrics.close()
-      m.countDrop('test-reason', undefined)
+      internalsOf(m).countDrop('test-reason', undefined)
       expect(value(parseMetrics(await registry.metrics()), 'conclave_dropped_messages_total', { reason: 'test-reason' })).toBeUndefined()
     } finally {
       await m.stop()

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createMember, InvalidOptionError, Member } from '../src/index.js'
 import { cronSeries, everySeries, planTicks, schedule, SCHEDULER_SERVICE, type ScheduledJob, type ScheduleEvent, type TickContext } from '../src/policies/scheduler.js'
 import { waitUntil } from '../src/testing/member-process.js'
+import { internalsOf } from '../src/internal/member-internals.js'
 
 const members: Member[] = []
 const jobs: ScheduledJob[] = []
@@ -262,7 +263,7 @@ describe('cluster scheduler', () => {
       // claims from a member that did not coordinate the epoch (an older one, the current one)
       // must not hold back the ticks
       { type: 'claim', job: 'job', tick: far, epoch: a.epoch - 1 }, { type: 'claim', job: 'job', tick: far, epoch: a.epoch }]
-    for (const g of garbage) c.sendService(a.id, SCHEDULER_SERVICE, g)
+    for (const g of garbage) internalsOf(c).sendService(a.id, SCHEDULER_SERVICE, g)
     const before = fires.length
     await waitUntil(() => fires.length >= before + 5, 5000, 'ticks after the garbage')
     expect(a.dropped['service-error']).toBeUndefined()

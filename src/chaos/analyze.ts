@@ -162,7 +162,8 @@ export function uncovered (intervals: readonly Interval[], from: number, to: num
  * view is the same view holding exactly the live processes; undefined if none.
  */
 export function agreementAfter (logs: readonly ProcessLog[], from: number, until: number): number | undefined {
-  const live = (t: number): ProcessLog[] => logs.filter(l => l.startedAt <= t && (l.endedAt === undefined || l.endedAt > t))
+  // A process retired at t (the run's end) still counts at t: it held its view until then.
+  const live = (t: number): ProcessLog[] => logs.filter(l => l.startedAt <= t && (l.endedAt === undefined || l.endedAt >= t))
   const views = logs.flatMap(l => l.events.filter(e => e.type === 'view' && e.ts <= until).map(e => ({ log: l, e })))
   views.sort((a, b) => a.e.ts - b.e.ts)
   const latest = new Map<ProcessLog, MemberEvent>()

@@ -112,7 +112,7 @@ export async function runChaosCommand (args: string[]): Promise<number> {
     const figures = analyze(record.logs, record.faults, record.start, record.end)
     const broken = verdict(figures, splitBrain)
     mkdirSync(dirname(out), { recursive: true })
-    writeFileSync(out, JSON.stringify({ settings: { members, durationMs, splitBrain, seed, faults, stateDir }, machine: host, interrupted: run.interrupted(), figures, faults: record.faults, logs: record.logs }, null, 1))
+    writeFileSync(out, JSON.stringify({ settings: { members, durationMs, splitBrain, seed, faults, stateDir }, machine: host, interrupted: run.interrupted(), start: record.start, end: record.end, figures, faults: record.faults, logs: record.logs }, null, 1))
     process.stdout.write(report(figures, splitBrain, faults) + `\nverdict: ${broken.length === 0 ? 'PASS' : `FAIL — ${broken.join('; ')}`}\nevents: ${out}\n`)
     return run.interrupted() ? 130 : broken.length === 0 ? 0 : 1
   } finally {

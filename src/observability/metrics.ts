@@ -109,8 +109,11 @@ export function instrument (member: Member, options: InstrumentOptions): Instrum
 
   const listeners: Array<() => void> = []
   const on = <E extends keyof MemberEvents>(event: E, listener: (...args: MemberEvents[E]) => void): void => {
-    member.on(event, listener)
-    listeners.push(() => { member.off(event, listener) })
+    // The generic E does not narrow EventEmitter's conditional listener type; the call is sound.
+    const untyped = listener as (...args: unknown[]) => void
+    const emitter = member as unknown as { on: (e: string, l: (...a: unknown[]) => void) => void, off: (e: string, l: (...a: unknown[]) => void) => void }
+    emitter.on(event, untyped)
+    listeners.push(() => { emitter.off(event, untyped) })
   }
   on('view', () => { viewChanges.inc() })
   on('mastership', c => { mastershipChanges.inc({ reason: c.reason, is_master: c.isMaster ? '1' : '0' }) })

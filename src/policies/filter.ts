@@ -9,6 +9,7 @@ import { EventEmitter, on } from 'node:events'
 import type { Member, MastershipChange } from '../member.js'
 import { validateMasters } from '../options.js'
 import { tokenString } from '../core/fencing.js'
+import { internalsOf } from '../internal/member-internals.js'
 
 export interface FilterOptions {
   /** Pass items while this member is one of the first N. @default the member's `masters` option */
@@ -113,12 +114,11 @@ export function masterOnlyStream (member: Member, opts: FilterOptions & { readon
  */
 export async function * mastershipChanges (member: Member, opts: FilterOptions & { readonly signal?: AbortSignal } = {}): AsyncGenerator<MastershipChange> {
   const n = mastersOf(member, opts)
+  const stopped = internalsOf(member).stopped
+  const signal = opts.signal === undefined ? stopped : AbortSignal.any([opts.signal, stopped])
+  if (signal.aborted) return
   const relay = new EventEmitter()
   const unwatch = member.watchMastership(n, change => relay.emit('change', change))
-  const stopped = new AbortController()
-  const onStopped = (): void => stopped.abort()
-  member.once('stopped', onStopped)
-  const signal = opts.signal === undefined ? stopped.signal : AbortSignal.any([opts.signal, stopped.signal])
   try {
     for await (const [change] of on(relay, 'change', { signal })) {
       yield change as MastershipChange
@@ -127,7 +127,6 @@ export async function * mastershipChanges (member: Member, opts: FilterOptions &
     if (!signal.aborted) throw err
   } finally {
     unwatch()
-    member.off('stopped', onStopped)
   }
 }
 

@@ -18,6 +18,7 @@ import { InvalidOptionError } from '../errors.js'
 import { validateMasters } from '../options.js'
 import { log } from '../log.js'
 import { tokenString } from '../core/fencing.js'
+import { internalsOf } from '../internal/member-internals.js'
 
 export interface RouteContext {
   /** The epoch of the view in which mastership was granted: higher than any granted before in the group. */
@@ -115,7 +116,7 @@ class RouteRunner extends EventEmitter implements Route {
     this.on('error', () => {}) // events are 'event'; never let an 'error' emit throw
     this.prepared = this.runPrepare()
     this.unwatch = member.watchMastership(this.masters, c => this.want(c.isMaster, c.reason))
-    this.unhook = member.onBeforeLeave(async () => { this.want(false, 'leaving'); await this.idle() })
+    this.unhook = internalsOf(member).onBeforeLeave(async () => { this.want(false, 'leaving'); await this.idle() })
     if (member.isMaster(this.masters)) this.want(true, 'elected')
   }
 

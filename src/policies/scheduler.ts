@@ -85,6 +85,8 @@ import { Cron } from 'croner'
 import { InvalidOptionError } from '../errors.js'
 import { log } from '../log.js'
 import { tokenString } from '../core/fencing.js'
+import { maybeInternalsOf } from '../internal/member-internals.js'
+import type { Member } from '../member.js'
 
 /** The service name of the scheduler's messages on the member's direct streams. */
 export const SCHEDULER_SERVICE = 'conclave.scheduler'
@@ -160,6 +162,8 @@ export interface ScheduledJob {
   off: (event: 'event', listener: (e: ScheduleEvent) => void) => void
   /** Stops firing (awaiting a running fn) and unregisters the job. Idempotent. */
   cancel: () => Promise<void>
+  /** A small summary for loggers and `JSON.stringify`; `active`: this member fires the ticks now (its term as coordinator). */
+  toJSON: () => { name: string, lastFired: number | undefined, active: boolean, cancelled: boolean }
 }
 
 // ─── tick math: pure ─────────────────────────────────────────────────────────
@@ -320,7 +324,8 @@ export interface SchedulerHub {
  * until the tick is lost; Member's constructor installs it. Idempotent: a second call returns
  * the hub installed first (with its clock).
  */
-export function installScheduler (host: SchedulerHost, clock: SchedulerClock = systemClock): SchedulerHub {
+export function installScheduler (on: SchedulerHost | Member, clock: SchedulerClock = systemClock): SchedulerHub {
+  const host = maybeInternalsOf(on)?.schedulerHost ?? on as SchedulerHost
   return hubs.get(host) ?? new Hub(host, clock)
 }
 
@@ -329,7 +334,8 @@ export function installScheduler (host: SchedulerHost, clock: SchedulerClock = s
  * Register the same job (name, spec, options) on every member. Runs on the clock of the host's
  * hub (installScheduler), the system clock unless the hub was installed with another.
  */
-export function schedule (host: SchedulerHost, name: string, spec: ScheduleSpec, fn: (tick: TickContext) => void | Promise<void>, opts: ScheduleOptions = {}): ScheduledJob {
+export function schedule (on: SchedulerHost | Member, name: string, spec: ScheduleSpec, fn: (tick: TickContext) => void | Promise<void>, opts: ScheduleOptions = {}): ScheduledJob {
+  const host = maybeInternalsOf(on)?.schedulerHost ?? on as SchedulerHost
   if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) throw new InvalidOptionError('name', `a string of 1–${MAX_NAME_LENGTH} characters`, name)
   const hub = hubs.get(host) ?? new Hub(host, systemClock)
   const series = toSeries(spec, hub.clock.now())
@@ -536,6 +542,10 @@ class JobRunner extends EventEmitter implements ScheduledJob {
   private cancelling: Promise<void> | undefined
   private readonly unwatch: () => void
   private readonly unhook: () => void
+
+  toJSON (): { name: string, lastFired: number | undefined, active: boolean, cancelled: boolean } {
+    return { name: this.name, lastFired: this.lastFired, active: this.term !== undefined, cancelled: this.removed }
+  }
 
   constructor (
     private readonly host: SchedulerHost,

@@ -21,6 +21,7 @@ import { diffMembers } from '../core/view.js'
 import { validateEndpoints, validateService, validateUrl, type Endpoints } from './endpoints.js'
 import { parseRecord, RegistryTable, type RegistryRecord } from './table.js'
 import type { RegistrySnapshot } from './source.js'
+import { internalsOf, type MemberInternals } from '../internal/member-internals.js'
 
 export const REGISTRY_SERVICE = 'conclave.registry'
 export const SUBSCRIPTION_TTL_MS = 5000
@@ -32,10 +33,12 @@ export class MemberRegistry {
   /** Observer peer id → when it last subscribed or renewed (wall clock, ms). */
   private readonly subscribers = new Map<string, number>()
   private own: RegistryRecord
+  private readonly internals: MemberInternals
 
   constructor (private readonly member: Member, endpoints: Endpoints, incarnation: number) {
     this.own = { i: incarnation, v: 1, e: endpoints, s: Date.now(), m: null }
-    member.registerService(REGISTRY_SERVICE, (from, data) => this.receive(from, data))
+    this.internals = internalsOf(member)
+    this.internals.registerService(REGISTRY_SERVICE, (from, data) => this.receive(from, data))
     member.onViewChange(change => this.onView(change.view, change.previous))
     member.watchMastership(member.options.masters, change => {
       this.update({ m: change.isMaster ? change.epoch : null })
@@ -84,7 +87,7 @@ export class MemberRegistry {
     const view = this.member.view
     if (view === undefined || !this.member.running) return
     this.table.merge(this.member.id, this.own)
-    for (const m of view.members) if (m.id !== this.member.id) this.member.sendService(m.id, REGISTRY_SERVICE, { k: 'rec', r: this.own })
+    for (const m of view.members) if (m.id !== this.member.id) this.internals.sendService(m.id, REGISTRY_SERVICE, { k: 'rec', r: this.own })
     this.changed()
   }
 
@@ -93,23 +96,23 @@ export class MemberRegistry {
     this.table.retain(view)
     // Members new to us get our record; a joiner's first view makes everyone new to it.
     for (const m of diffMembers(previous, view).joined) {
-      if (m.id !== this.member.id) this.member.sendService(m.id, REGISTRY_SERVICE, { k: 'rec', r: this.own })
+      if (m.id !== this.member.id) this.internals.sendService(m.id, REGISTRY_SERVICE, { k: 'rec', r: this.own })
     }
     this.changed()
   }
 
   private receive (from: string, data: unknown): void {
-    if (typeof data !== 'object' || data === null) { this.member.countDrop('registry-invalid', from); return }
+    if (typeof data !== 'object' || data === null) { this.internals.countDrop('registry-invalid', from); return }
     const msg = data as Record<string, unknown>
     switch (msg.k) {
       case 'rec': {
         const record = parseRecord(msg.r)
-        if (record === undefined) { this.member.countDrop('registry-invalid', from); return }
+        if (record === undefined) { this.internals.countDrop('registry-invalid', from); return }
         if (this.table.merge(from, record)) this.changed()
         return
       }
       case 'sub':
-        if (!this.subscribers.has(from) && this.subscribers.size >= MAX_SUBSCRIBERS) { this.member.countDrop('registry-subscribers-full', from); return }
+        if (!this.subscribers.has(from) && this.subscribers.size >= MAX_SUBSCRIBERS) { this.internals.countDrop('registry-subscribers-full', from); return }
         this.subscribers.set(from, Date.now())
         this.sendSnapshot(from)
         return
@@ -117,7 +120,7 @@ export class MemberRegistry {
         this.subscribers.delete(from)
         return
       default:
-        this.member.countDrop('registry-invalid', from)
+        this.internals.countDrop('registry-invalid', from)
     }
   }
 
@@ -135,6 +138,6 @@ export class MemberRegistry {
   private sendSnapshot (peer: string): void {
     const view = this.member.view
     if (view === undefined) return
-    this.member.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, basis: view.basis, masters: this.member.quorum === 'ok', recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
+    this.internals.sendService(peer, REGISTRY_SERVICE, { k: 'snap', epoch: view.id.epoch, members: view.members, basis: view.basis, masters: this.member.quorum === 'ok', recs: this.table.recordsOf(view) }, { onlyIfConnected: true })
   }
 }
