@@ -7,8 +7,9 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { EventEmitter, on } from 'node:events'
 import type { Member, MastershipChange } from '../member.js'
-import { validateMasters } from '../options.js'
+import { rejectUnknownKeys, validateMasters } from '../options.js'
 import { tokenString } from '../core/fencing.js'
+import { InvalidOptionError } from '../errors.js'
 import { internalsOf } from '../internal/member-internals.js'
 
 export interface FilterOptions {
@@ -130,6 +131,9 @@ export async function * mastershipChanges (member: Member, opts: FilterOptions &
   }
 }
 
+/** The N the options ask for; an unknown option key (a misspelt `masters`) is refused. */
 function mastersOf (member: Member, opts: FilterOptions): number {
+  if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('opts', 'an object such as { masters: 2 }', opts)
+  rejectUnknownKeys(opts, ['masters', 'stamped', 'signal'])
   return opts.masters === undefined ? member.options.masters : validateMasters('masters', opts.masters)
 }
