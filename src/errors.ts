@@ -34,6 +34,28 @@ export class NotRunningError extends ConclaveError {
   }
 }
 
+export type ListenFailure = 'address-in-use' | 'address-not-local' | 'not-resolvable' | 'permission-denied' | 'other'
+
+const LISTEN_PROBLEMS: Record<ListenFailure, string> = {
+  'address-in-use': 'address in use (another process listens on this port)',
+  'address-not-local': 'not an address of this host',
+  'not-resolvable': 'the host name does not resolve',
+  'permission-denied': 'permission denied (a port below 1024 needs privileges)',
+  other: 'the transport refused it'
+}
+
+/** A listen address could not be listened on: `reason` says why, `cause` is the underlying error. */
+export class ListenError extends ConclaveError {
+  readonly address: string
+  readonly reason: ListenFailure
+  constructor (address: string, reason: ListenFailure, cause: unknown, detail?: string) {
+    super(`cannot listen on ${address}: ${detail ?? LISTEN_PROBLEMS[reason]}`, 'ERR_LISTEN', { cause })
+    this.name = 'ListenError'
+    this.address = address
+    this.reason = reason
+  }
+}
+
 /** A message was addressed to a member that is not in this member's installed view. */
 export class NotInViewError extends ConclaveError {
   readonly memberId: string

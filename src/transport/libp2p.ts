@@ -46,6 +46,7 @@ import { decodePeerKey } from './peer-key.js'
 import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
+import { diagnoseListen } from './listen-diagnosis.js'
 
 /**
  * Why a frame (or a burst of frames) was dropped; passed to `Libp2pTransportInit.onDrop`.
@@ -176,6 +177,11 @@ function protectedBy (psk: Uint8Array | undefined): { connectionProtector?: Retu
 }
 
 /** Builds the libp2p node; a function so its (inferred) type can name the node below. */
+/** libp2p's error for listen addresses its transports could not bind. */
+function isListenFailure (err: unknown): boolean {
+  return err instanceof Error && err.name === 'UnsupportedListenAddressesError'
+}
+
 async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
   return await createLibp2p({
     start: false,
@@ -350,6 +356,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       this.selfId = ''
       this.connected.clear()
       await this.datagrams?.stop()
+      if (isListenFailure(err)) throw await diagnoseListen(this.listen, err)
       throw err
     }
   }
