@@ -223,7 +223,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       sendService: (to, service, data) => { this.#sendService(to, service, data, { onlyIfConnected: true }) },
       dial: (peer, addrs) => { this.transport.dial({ peer, addresses: addrs }) },
       hangup: peer => { this.transport.disconnect?.(peer) },
-      dialSeeds: probe => { this.dialSeeds(probe) },
+      dialSeeds: () => { this.dialSeeds() },
       persist: (maxEpoch, basis) => this.persist(maxEpoch, basis),
       events: {
         view: change => {
@@ -636,9 +636,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     return this.options.seeds.filter(seed => !own.some(a => a === seed || a.startsWith(`${seed}/p2p/`)))
   }
 
-  private dialSeeds (probe: boolean): void {
+  private dialSeeds (): void {
     this.seedFailures.clear()
-    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] }, probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {})
+    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] })
   }
 
   private onDialFailed (target: { peer?: string, address?: string }): void {
