@@ -7,7 +7,6 @@
  *
  *   node dist/bench/client-gap.js [--rounds 20] [--servers 2] [--interval 10] [--out FILE]
  */
-import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'

@@ -7,7 +7,6 @@
  *
  *   node dist/bench/keyless-join.js [--tries 100] [--out FILE]
  */
-import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -12,7 +12,6 @@
  *
  *   node dist/bench/mastership.js [--rounds 20] [--cases route,resume,scheduler,filter] [--out FILE]
  */
-import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'

@@ -8,7 +8,6 @@
  *
  *   node dist/examples/demo.js [--ports 9090,9191] [--warmup-ms 3000] [--after-ms 3000] [--interval 200]
  */
-import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
 import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'

@@ -8,7 +8,6 @@
  * items on, each stamped with the epoch under which it passed. It also prints its
  * promotions and demotions.
  */
-import '../src/polyfill.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createMember } from '../src/index.js'
 import { masterOnlyStamped, mastershipChanges } from '../src/policies/filter.js'

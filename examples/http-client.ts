@@ -8,7 +8,6 @@
  * Prints JSON lines: ready, master (the URL it follows), answer (which server answered, and the
  * fencing epoch), failed (a call that failed even after retrying), left.
  */
-import '../src/polyfill.js'
 import { parseArgs } from 'node:util'
 import { createObserver, followMaster } from '../src/index.js'
 import { emit, untilSignal } from './cli-args.js'

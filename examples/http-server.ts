@@ -8,7 +8,6 @@
  *
  * Prints JSON lines: ready, view, master, route (started/stopped), listening, left.
  */
-import '../src/polyfill.js'
 import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { createMember } from '../src/index.js'

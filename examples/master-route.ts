@@ -6,7 +6,6 @@
  * Start two or three of these. One works (a "work" line every 100 ms, stamped with the epoch
  * of its grant); the others wait. Kill the worker and another takes over with a higher epoch.
  */
-import '../src/polyfill.js'
 import { createMember } from '../src/index.js'
 import { addRoute } from '../src/policies/route-policy.js'
 import { emit, memberArgs, reportViews, untilSignal } from './cli-args.js'

@@ -8,7 +8,6 @@
  * another continues where it stopped: no tick time is printed twice. A "coordinator" line says
  * when a process becomes or stops being the one that fires.
  */
-import '../src/polyfill.js'
 import { createMember } from '../src/index.js'
 import { emit, memberArgs, reportViews, untilSignal } from './cli-args.js'
 

@@ -9,7 +9,6 @@
  * Latency is the receive time minus the send time stamped in the message (one machine's
  * wall clock, so both ends read the same clock).
  */
-import '../polyfill.js'
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'

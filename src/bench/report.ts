@@ -2,11 +2,14 @@
  * Benchmark output: the terminal table, the JSON file with every sample, SVG charts rendered
  * headlessly (Vega-Lite compiled to Vega, rendered to SVG in Node, no browser), and
  * bench/RESULTS.md regenerated from the newest JSON of each scenario.
+ *
+ * vega and vega-lite are development dependencies, loaded only when a chart is drawn: a service
+ * that installs conclave does not carry them. Without them the table and the JSON are still
+ * written and a note says how to get the charts.
  */
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, dirname, join, relative } from 'node:path'
-import * as vega from 'vega'
-import { compile, type TopLevelSpec } from 'vega-lite'
+import type { TopLevelSpec } from 'vega-lite'
 import { describeMachine, type Machine } from './machine.js'
 import type { Figure, ScenarioReport } from './context.js'
 import { fmt } from './stats.js'
@@ -41,8 +44,28 @@ export function figureTable (figures: readonly Figure[]): string {
   return [line(header), rule, ...rows.map(line)].join('\n')
 }
 
+/** Thrown by renderSvg when vega or vega-lite is not installed. */
+export class ChartsUnavailableError extends Error {
+  constructor (cause: unknown) {
+    super('charts need vega and vega-lite, which are not installed here (npm install --no-save vega@5 vega-lite@5)', { cause })
+    this.name = 'ChartsUnavailableError'
+  }
+}
+
+type Vega = typeof import('vega')
+type VegaLite = typeof import('vega-lite')
+let renderer: Promise<{ vega: Vega, compile: VegaLite['compile'] }> | undefined
+
+async function loadRenderer (): Promise<{ vega: Vega, compile: VegaLite['compile'] }> {
+  renderer ??= Promise.all([import('vega'), import('vega-lite')]).then(
+    ([vega, vl]) => ({ vega, compile: vl.compile }),
+    (err: unknown) => { renderer = undefined; throw new ChartsUnavailableError(err) })
+  return await renderer
+}
+
 /** Renders a Vega-Lite spec (inline data only) to an SVG string. */
 export async function renderSvg (spec: Record<string, unknown>): Promise<string> {
+  const { vega, compile } = await loadRenderer()
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v5.json', background: 'white', ...spec } as unknown as TopLevelSpec
   // No loader access: charts carry their data inline, so rendering never touches the network.
   const view = new vega.View(vega.parse(compile(full).spec), { renderer: 'none', loader: vega.loader({ mode: 'file', baseURL: '/nonexistent' }) })
@@ -64,6 +87,10 @@ export async function writeResult (dir: string, result: Omit<BenchResult, 'chart
       writeFileSync(join(dir, file), await renderSvg(chart.spec))
       chartFiles[chart.name] = file
     } catch (err) {
+      if (err instanceof ChartsUnavailableError) {
+        result.notes.push(`charts not drawn: ${err.message}`)
+        break
+      }
       result.notes.push(`chart ${chart.name} not rendered: ${err instanceof Error ? err.message : String(err)}`)
     }
   }

@@ -6,7 +6,6 @@
  */
 import { ClusterKey } from '../security/cluster-key.js'
 import { dirname, join } from 'node:path'
-import cliProgress from 'cli-progress'
 import { SCENARIOS } from '../bench/index.js'
 import { AbortedRun, BenchContext, type Progress, type ScenarioReport } from '../bench/context.js'
 import { machine } from '../bench/machine.js'
@@ -101,7 +100,7 @@ function flagValues (scenario: Scenario, values: Record<string, string | boolean
 /** Runs one scenario; writes its result even when interrupted. Returns false if it failed. */
 async function runOne (scenario: Scenario, flags: Record<string, unknown>, signal: AbortSignal, outDir: string, keyFile: string | undefined): Promise<boolean> {
   const report: ScenarioReport = { settings: {}, figures: [], samples: {}, charts: [], notes: [] }
-  const progress = makeProgress()
+  const progress = await makeProgress()
   const ctx = new BenchContext(signal, progress, report, `${process.pid}`, keyFile)
   const onAbort = (): void => ctx.killAll()
   signal.addEventListener('abort', onAbort, { once: true })
@@ -129,9 +128,18 @@ async function runOne (scenario: Scenario, flags: Record<string, unknown>, signa
   return ok
 }
 
-/** A progress bar on a terminal (cli-progress); on a pipe, nothing but the final table. */
-function makeProgress (): Progress & { stop: () => void } {
-  if (process.stderr.isTTY !== true) return { start () {}, tick () {}, log () {}, stop () {} }
+/**
+ * A progress bar on a terminal (cli-progress); on a pipe, nothing but the final table.
+ * cli-progress is a development dependency: where it is not installed, a terminal gets one line
+ * per phase instead of a bar.
+ */
+async function makeProgress (): Promise<Progress & { stop: () => void }> {
+  const quiet = { start () {}, tick () {}, log () {}, stop () {} }
+  if (process.stderr.isTTY !== true) return quiet
+  const cliProgress = await import('cli-progress').then(m => m.default, () => undefined)
+  if (cliProgress === undefined) {
+    return { ...quiet, start (label, total) { process.stderr.write(`${label}: ${total} steps\n`) }, log (line) { process.stderr.write(`${line}\n`) } }
+  }
   const bar = new cliProgress.SingleBar({
     stream: process.stderr,
     format: '{label} [{bar}] {value}/{total} {detail}',

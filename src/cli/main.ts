@@ -1,5 +1,4 @@
 /** The `conclave` command: dispatches to subcommands. */
-import '../polyfill.js'
 import { UsageError } from './usage.js'
 
 const HELP = `conclave — agree on a coordinator among peer processes, with no lock store

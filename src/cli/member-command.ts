@@ -196,8 +196,12 @@ export async function runMember (args: string[]): Promise<number> {
 async function serveMetrics (member: Member, address: string): Promise<{ address: string, close: () => Promise<void> }> {
   const m = /^(.+):(\d{1,5})$/.exec(address)
   if (m === null || Number(m[2]) > 65535) throw new UsageError(`--metrics expects host:port (port 0 picks one), got "${address}"`)
-  // Loaded only here: a member without --metrics carries no prom-client.
-  const [{ Registry, collectDefaultMetrics }, { instrument, serveOperatorEndpoints }] = await Promise.all([import('prom-client'), import('../observability/index.js')])
+  // Loaded only here: a member without --metrics carries no prom-client (an optional peer dependency).
+  const promClient = await import('prom-client').catch((err: unknown) => {
+    throw new UsageError(`--metrics needs prom-client, which is not installed here (npm install prom-client): ${err instanceof Error ? err.message : String(err)}`)
+  })
+  const { Registry, collectDefaultMetrics } = promClient
+  const { instrument, serveOperatorEndpoints } = await import('../observability/index.js')
   const registry = new Registry()
   collectDefaultMetrics({ register: registry })
   instrument(member, { registry })

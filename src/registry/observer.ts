@@ -10,7 +10,6 @@
  * the subscriptions every `renewIntervalMs` and dials the view's members it is not connected
  * to; while it reaches no one it re-dials the seeds.
  */
-import '../polyfill.js'
 import { EventEmitter } from 'node:events'
 import { Codec, WIRE_VERSION, parseViewSummary } from '../transport/codec.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'

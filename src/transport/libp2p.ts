@@ -39,6 +39,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
 import { pushable } from 'it-pushable'
 import { createLibp2p } from 'libp2p'
+import { ensurePromiseWithResolvers } from './promise-with-resolvers.js'
 import type { SendOptions, Transport, TransportHandlers } from './transport.js'
 import { DatagramChannel, decodeInvitation, encodeInvitation, type DatagramDropReason } from './datagrams.js'
 import { DialSlots } from './dial-slots.js'
@@ -183,6 +184,7 @@ function isListenFailure (err: unknown): boolean {
 }
 
 async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
+  ensurePromiseWithResolvers()
   return await createLibp2p({
     start: false,
     ...(peerKey !== undefined ? { privateKey: decodePeerKey(peerKey) } : {}),
@@ -876,6 +878,7 @@ const DIRECT_PROTOCOL = /^\/conclave\/([^/]+)\/direct\/1\.0\.0$/
  * when the address does not answer, or identify does not complete, within `timeoutMs`.
  */
 export async function discoverClusters (address: string, timeoutMs = 3000, psk?: Uint8Array): Promise<string[]> {
+  ensurePromiseWithResolvers()
   const node = await createLibp2p({
     addresses: { listen: [] },
     ...protectedBy(psk),

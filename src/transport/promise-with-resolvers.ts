@@ -1,10 +1,11 @@
 /**
- * `Promise.withResolvers` for Node 20 (VERSIONS.md trap 1).
+ * `Promise.withResolvers` (ES2024) for Node 20, which lacks it.
  *
- * libp2p's peer store reaches it through mortice → it-queue; without it start-up dies with
- * "Promise.withResolvers is not a function". Import this module for its side effect, before
- * anything that loads libp2p, in every entry point and in the test setup. It is idempotent
- * and leaves a native implementation (Node ≥ 22) untouched.
+ * libp2p's peer store reaches it through mortice → it-queue, so a libp2p node on Node 20 dies at
+ * start with "Promise.withResolvers is not a function". Importing conclave patches nothing: the
+ * transport calls this just before it creates a libp2p node, so the method is added only in a
+ * process that starts a member or observer, only where it is missing, and as the standard
+ * method (a native implementation, Node 22 and later, is left untouched).
  */
 
 interface Resolvers<T> {
@@ -15,7 +16,9 @@ interface Resolvers<T> {
 
 const PromiseCtor = Promise as unknown as { withResolvers?: <T>() => Resolvers<T> }
 
-if (typeof PromiseCtor.withResolvers !== 'function') {
+/** Adds `Promise.withResolvers` where it is missing; idempotent. */
+export function ensurePromiseWithResolvers (): void {
+  if (typeof PromiseCtor.withResolvers === 'function') return
   Object.defineProperty(Promise, 'withResolvers', {
     configurable: true,
     writable: true,
@@ -33,5 +36,3 @@ if (typeof PromiseCtor.withResolvers !== 'function') {
     }
   })
 }
-
-export {}
