@@ -26,10 +26,13 @@ export class InvalidOptionError extends ConclaveError {
   }
 }
 
-/** The member is not running (not started yet, or stopped). */
+/**
+ * What was asked needs a running member, observer or client, and this one is not running (not
+ * started yet, stopped, or closed). `state` says which, e.g. "the observer has stopped".
+ */
 export class NotRunningError extends ConclaveError {
-  constructor (operation: string) {
-    super(`cannot ${operation}: the member is not running`, 'ERR_NOT_RUNNING')
+  constructor (operation: string, state = 'the member is not running', options?: ErrorOptions) {
+    super(`cannot ${operation}: ${state}`, 'ERR_NOT_RUNNING', options)
     this.name = 'NotRunningError'
   }
 }
@@ -44,16 +47,35 @@ const LISTEN_PROBLEMS: Record<ListenFailure, string> = {
   other: 'the transport refused it'
 }
 
-/** A listen address could not be listened on: `reason` says why, `cause` is the underlying error. */
+/**
+ * A listen address could not be listened on. `address` is the listen address as configured (a
+ * multiaddr), `hostPort` the same as `host:port`; `reason` says why; `cause` is the underlying
+ * error (the resolver's, the operating system's bind error, or the transport's). The message is
+ * one line: `cannot listen on <host:port>: <reason>[; <detail>]`.
+ */
 export class ListenError extends ConclaveError {
   readonly address: string
+  readonly hostPort: string
   readonly reason: ListenFailure
   constructor (address: string, reason: ListenFailure, cause: unknown, detail?: string) {
-    super(`cannot listen on ${address}: ${detail ?? LISTEN_PROBLEMS[reason]}`, 'ERR_LISTEN', { cause })
+    const hostPort = address.split(', ').map(hostPortOf).join(', ')
+    super(`cannot listen on ${hostPort}: ${LISTEN_PROBLEMS[reason]}${detail !== undefined ? `; ${oneLine(detail)}` : ''}`, 'ERR_LISTEN', { cause })
     this.name = 'ListenError'
     this.address = address
+    this.hostPort = hostPort
     this.reason = reason
   }
+}
+
+/** `/ip4/1.2.3.4/tcp/7000` → `1.2.3.4:7000`, `/ip6/::1/tcp/7000` → `[::1]:7000`; anything else as it is. */
+function hostPortOf (multiaddr: string): string {
+  const m = /^\/(ip4|ip6|dns4|dns6|dns)\/([^/]+)\/tcp\/(\d{1,5})/.exec(multiaddr)
+  if (m === null) return multiaddr
+  return m[1] === 'ip6' ? `[${m[2] as string}]:${m[3] as string}` : `${m[2] as string}:${m[3] as string}`
+}
+
+function oneLine (text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ').trim()
 }
 
 /** A message was addressed to a member that is not in this member's installed view. */

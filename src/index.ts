@@ -1,6 +1,6 @@
 /** Conclave: agree on a coordinator among peer processes over libp2p, with no lock store. */
 export { Member, createMember, type MemberEvents, type MemberInit, type ViewChange, type CoordinatorChange, type Message, type MastershipChange, type MastershipReason } from './member.js'
-export { addRoute, type Route, type RouteContext, type RouteDefinition, type RouteEvent } from './policies/route-policy.js'
+export { addRoute, type Route, type RouteContext, type RouteDefinition, type RouteEvent, type RouteSummary } from './policies/route-policy.js'
 export { masterOnly, masterOnlyStamped, masterOnlySync, masterOnlyStream, mastershipChanges, type FilterOptions, type Stamped } from './policies/filter.js'
 export { schedule, installScheduler, systemClock, SCHEDULER_SERVICE, type ScheduleSpec, type ScheduleOptions, type ScheduledJob, type ScheduleEvent, type TickContext, type MissedPolicy, type SchedulerHost, type SchedulerView, type SchedulerClock, type SchedulerHub } from './policies/scheduler.js'
 export { validateEndpoints, expandTemplate, expandEndpoints, type Endpoints } from './registry/endpoints.js'

@@ -421,6 +421,20 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   /** The epoch of the installed view, or 0 while joining. */
   get epoch (): number { return this.core?.view?.id.epoch ?? 0 }
   get running (): boolean { return this.state === 'running' }
+  /** Whether this member has stopped, or failed to start: it never runs again (EndpointSource). */
+  get stopped (): boolean { return this.lifetime.signal.aborted }
+  /**
+   * Calls `listener` once when this member has stopped or its start has failed (not when that
+   * has happened already: check `stopped`), after the `stopped` event. What it throws is
+   * reported as `listener-error`. Returns a function that unsubscribes.
+   */
+  onStop (listener: () => void): () => void {
+    const signal = this.lifetime.signal
+    const run = (): void => { this.call('stopped', listener, []) }
+    signal.addEventListener('abort', run, { once: true })
+    return () => { signal.removeEventListener('abort', run) }
+  }
+
   /** Milliseconds since this member installed its current view; undefined without one. */
   get msSinceViewChange (): number | undefined {
     return this.view === undefined || this.viewChangedAt === undefined ? undefined : this.clock() - this.viewChangedAt

@@ -240,6 +240,54 @@ describe('Member is an EventEmitter', () => {
   })
 })
 
+describe('routes', () => {
+  it('a second route of the same name is refused like a second job of the same name; remove() frees the name', async () => {
+    const m = await member(cluster(), 'alone')
+    const starts: string[] = []
+    const first = m.route({ name: 'orders', start: () => { starts.push('first') }, stop: () => {} })
+    const dup = thrown(() => m.route({ name: 'orders', start: () => { starts.push('second') } })) as InvalidOptionError
+    expect(dup).toBeInstanceOf(InvalidOptionError)
+    expect(dup.option).toBe('route.name')
+    expect(dup.received).toBe('orders')
+    m.schedule('nightly', { everyMs: 60_000 }, () => {})
+    expect((thrown(() => m.schedule('nightly', { everyMs: 60_000 }, () => {})) as InvalidOptionError).option).toBe('name')
+    await waitUntil(() => first.running, 5000, 'the first route to start')
+    const removing = first.remove()
+    // the name is held until the route has stopped: the new one cannot start beside the old
+    expect((thrown(() => m.route({ name: 'orders', start: () => {} })) as InvalidOptionError).option).toBe('route.name')
+    await removing
+    await first.remove() // idempotent, and it does not free the name of the route that follows
+    const second = m.route({ name: 'orders', start: () => { starts.push('second') } })
+    await first.remove()
+    expect((thrown(() => m.route({ name: 'orders', start: () => {} })) as InvalidOptionError).option).toBe('route.name')
+    await waitUntil(() => second.running, 5000, 'the second route to start')
+    expect(starts).toEqual(['first', 'second'])
+    // names are per member: another member may use it
+    const other = await member(cluster(), 'other')
+    expect(other.route({ name: 'orders', start: () => {} }).name).toBe('orders')
+  })
+
+  it('unknown keys of a route definition are refused with a hint', async () => {
+    const m = await member(cluster(), 'alone')
+    const cases: Array<[Record<string, unknown>, string, string | undefined]> = [
+      [{ name: 'r', start: () => {}, stopTimeout: 100 }, 'route.stopTimeout', 'route.stopTimeoutMs'],
+      [{ name: 'r', start: () => {}, master: 2 }, 'route.master', 'route.masters'],
+      [{ name: 'r', start: () => {}, onStop: () => {} }, 'route.onStop', 'route.stop'],
+      [{ name: 'r', start: () => {}, zookeeperPath: '/r' }, 'route.zookeeperPath', undefined],
+      [{ name: 'r', start: () => {}, retry: { initialMs: 10, maxMS: 100 } }, 'route.retry.maxMS', 'route.retry.maxMs']
+    ]
+    for (const [def, option, hint] of cases) {
+      const err = thrown(() => m.route(def as never)) as InvalidOptionError
+      expect(err, option).toBeInstanceOf(InvalidOptionError)
+      expect(err.option).toBe(option)
+      if (hint === undefined) expect(err.message).not.toContain('did you mean')
+      else expect(err.message).toContain(`did you mean "${hint}"?`)
+    }
+    // a refused definition does not hold its name
+    expect(m.route({ name: 'r', start: () => {} }).name).toBe('r')
+  })
+})
+
 describe('summaries for loggers', () => {
   it('JSON.stringify and util.inspect of a member, a route and a job give small summaries', async () => {
     const m = await member(cluster(), 'alone')
@@ -249,7 +297,17 @@ describe('summaries for loggers', () => {
     expect(inspect(m).length).toBeLessThan(1000)
     const job = m.schedule('job', { everyMs: 60_000 }, () => {})
     expect(JSON.parse(JSON.stringify(job))).toMatchObject({ name: 'job', cancelled: false })
+    expect(inspect(job)).toMatch(/^ScheduledJob \{/)
+    expect(inspect(job).length).toBeLessThan(300)
     await job.cancel()
+    const route = m.route({ name: 'worker', start: () => {} })
+    await waitUntil(() => route.running, 5000, 'the route to start')
+    expect(JSON.parse(JSON.stringify(route))).toEqual({ name: 'worker', masters: 1, running: true, epoch: m.epoch, removed: false })
+    expect(JSON.parse(JSON.stringify({ route }))).toEqual({ route: route.toJSON() })
+    expect(inspect(route)).toMatch(/^Route \{/)
+    expect(inspect(route).length).toBeLessThan(300)
+    await route.remove()
+    expect(route.toJSON()).toEqual({ name: 'worker', masters: 1, running: false, epoch: undefined, removed: true })
     expect(JSON.stringify(new Member({ cluster: 'x' }))).toContain('"state":"new"')
   })
 })

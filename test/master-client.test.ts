@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createServer, type Server } from 'node:http'
 import { once } from 'node:events'
-import { followMaster, InvalidOptionError, NoMasterError, type MasterClient } from '../src/index.js'
+import { createMember, createObserver, followMaster, InvalidOptionError, NoMasterError, NotRunningError, type MasterClient, type MasterChange } from '../src/index.js'
 import { makeView, type View } from '../src/core/view.js'
 import type { EndpointSource, RegistrySnapshot } from '../src/registry/source.js'
 import { RegistryTable } from '../src/registry/table.js'
@@ -26,6 +26,20 @@ class ScriptedSource implements EndpointSource {
     for (const l of [...this.listeners]) l()
   }
 
+  private readonly stopListeners = new Set<() => void>()
+  stopped = false
+  /** The source stops, as a member or observer does. */
+  stop (): void {
+    this.stopped = true
+    for (const l of [...this.stopListeners]) l()
+  }
+
+  onStop (listener: () => void): () => void {
+    this.stopListeners.add(listener)
+    return () => { this.stopListeners.delete(listener) }
+  }
+
+  get stopListenerCount (): number { return this.stopListeners.size }
   get listenerCount (): number { return this.listeners.size }
   registry (): RegistrySnapshot { return this.table.snapshot(this.cluster, this.view) }
   endpoints (service: string): string[] { return this.table.endpoints(this.view, service) }
@@ -154,15 +168,180 @@ describe('no master', () => {
     expect(await c.waitForMaster()).toBe('http://127.0.0.1:9/')
   })
 
-  it('close() rejects pending waits and unsubscribes from the source', async () => {
+})
+
+/** An HTTP server that answers every request with the path it was asked for. */
+async function echoServer (): Promise<{ origin: string, paths: string[] }> {
+  const paths: string[] = []
+  const s = createServer((req, res) => { paths.push(req.url ?? ''); res.end(req.url) })
+  s.listen(0, '127.0.0.1')
+  await once(s, 'listening')
+  servers.push(s)
+  return { origin: `http://127.0.0.1:${(s.address() as { port: number }).port}`, paths }
+}
+
+describe('paths', () => {
+  it('resolve against the master\'s URL exactly as new URL(path, url) does', async () => {
+    const { origin } = await echoServer()
+    const source = new ScriptedSource()
+    const base = `${origin}/api/`
+    source.set([['a', { http: base }]])
+    const c = client(source)
+    const cases: Array<[string, string]> = [
+      ['x', '/api/x'], ['/x', '/x'], ['x/y?q=1#frag', '/api/x/y?q=1'], ['', '/api/'], ['../up', '/up'], ['?only=query', '/api/?only=query'], ['./a%20b', '/api/a%20b']
+    ]
+    for (const [path, expected] of cases) {
+      expect(new URL(path, base).pathname + new URL(path, base).search, path).toBe(expected) // the rule, as the URL parser has it
+      expect(await (await c.fetch(path)).text(), path).toBe(expected)
+    }
+    // without a trailing slash the last segment is replaced, as new URL does
+    source.set([['a', { http: `${origin}/api` }]])
+    expect(await (await c.fetch('x')).text()).toBe('/x')
+  })
+
+  it('an absolute or protocol-relative URL is refused before anything is sent: it would leave the master', async () => {
+    const { origin, paths } = await echoServer()
+    const source = new ScriptedSource()
+    source.set([['a', { http: `${origin}/api/` }]])
+    const c = client(source)
+    const leaving: unknown[] = [
+      'https://elsewhere.invalid/x', `${origin}/api/x`, 'HTTP://elsewhere.invalid/', 'mailto:ops@elsewhere.invalid', 'http:x', 'javascript:alert(1)',
+      '//elsewhere.invalid/x', '\\\\elsewhere.invalid\\x', '/\\elsewhere.invalid', ' //elsewhere.invalid/', '/\t/elsewhere.invalid/', '\n//elsewhere.invalid',
+      new URL('/x', origin), 42
+    ]
+    for (const path of leaving) {
+      const err = await c.fetch(path as string).catch((e: unknown) => e)
+      expect(err, String(path)).toBeInstanceOf(InvalidOptionError)
+      expect((err as InvalidOptionError).option).toBe('path')
+    }
+    expect(paths).toEqual([])
+    // "a:b" is a URL of scheme "a" to the URL parser, so refused; "./a:b" is the path
+    await expect(c.fetch('a:b')).rejects.toBeInstanceOf(InvalidOptionError)
+    expect(await (await c.fetch('./a:b')).text()).toBe('/api/a:b')
+    expect(await (await c.fetch('/a:b')).text()).toBe('/a:b')
+    expect(await (await c.fetch('x//y')).text()).toBe('/api/x//y')
+  })
+})
+
+describe('the client\'s lifetime', () => {
+  it('close() rejects pending waits with NotRunningError and unsubscribes from the source', async () => {
     const source = new ScriptedSource()
     const c = client(source)
     expect(source.listenerCount).toBe(1)
+    expect(source.stopListenerCount).toBe(1)
     const pending = c.waitForMaster()
+    const waiting = c.fetch('/')
     c.close()
-    await expect(pending).rejects.toThrow(NoMasterError)
+    await expect(pending).rejects.toBeInstanceOf(NotRunningError)
+    await expect(waiting).rejects.toBeInstanceOf(NotRunningError)
     expect(source.listenerCount).toBe(0)
+    expect(source.stopListenerCount).toBe(0)
+    expect(c.closed).toBe(true)
     c.close() // idempotent
+  })
+
+  it('after close(), fetch and waitForMaster reject with NotRunningError and iterators end, also with a master known', async () => {
+    const a = await server('a')
+    const source = new ScriptedSource()
+    source.set([['a', { http: a.url }]])
+    const c = client(source)
+    const seen: MasterChange[] = []
+    const running = (async () => { for await (const change of c.changes()) seen.push(change) })()
+    c.close()
+    await running // ends: a hang here fails the test by its timeout
+    await expect(c.fetch('/')).rejects.toBeInstanceOf(NotRunningError)
+    await expect(c.fetch('/', { retrySafe: true })).rejects.toBeInstanceOf(NotRunningError)
+    await expect(c.waitForMaster()).rejects.toBeInstanceOf(NotRunningError)
+    const later: MasterChange[] = []
+    for await (const change of c.changes()) later.push(change)
+    expect([seen, later]).toEqual([[], []])
+    expect(a.hits()).toBe(0)
+  })
+
+  it('close() aborts a request waiting for its response, and a safe request between retries', async () => {
+    let held = 0
+    const hanging = createServer(() => { held++ }) // never answers
+    hanging.listen(0, '127.0.0.1')
+    await once(hanging, 'listening')
+    servers.push(hanging)
+    const source = new ScriptedSource()
+    source.set([['a', { http: `http://127.0.0.1:${(hanging.address() as { port: number }).port}/` }]])
+    const c = client(source)
+    const inFlight = c.fetch('/slow')
+    for (let i = 0; i < 200 && held === 0; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    expect(held).toBe(1)
+    c.close()
+    const err = await inFlight.catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NotRunningError)
+    expect((err as Error).cause).toMatchObject({ name: 'AbortError' })
+
+    const down = await server('down', 503)
+    const source2 = new ScriptedSource()
+    source2.set([['a', { http: down.url }]])
+    const c2 = client(source2)
+    const retrying = c2.fetch('/', { retrySafe: true, retryBudgetMs: 60_000 })
+    for (let i = 0; i < 200 && down.hits() < 2; i++) await new Promise(resolve => setTimeout(resolve, 10))
+    expect(down.hits()).toBeGreaterThanOrEqual(2)
+    const t0 = Date.now()
+    c2.close()
+    await expect(retrying).rejects.toBeInstanceOf(NotRunningError)
+    expect(Date.now() - t0).toBeLessThan(1000) // at once, not at the end of the 60 s budget
+  })
+
+  it('a response returned before close() can still be read', async () => {
+    const a = await server('a')
+    const source = new ScriptedSource()
+    source.set([['a', { http: a.url }]])
+    const c = client(source)
+    const res = await c.fetch('/')
+    c.close()
+    expect(await res.text()).toBe('a')
+  })
+
+  it('when the source stops the client closes: requests reject with NotRunningError, iterators end', async () => {
+    const a = await server('a')
+    const source = new ScriptedSource()
+    source.set([['a', { http: a.url }]])
+    const c = client(source)
+    const running = (async () => { for await (const _ of c.changes()) { /* none */ } })()
+    source.stop()
+    await running
+    expect(c.closed).toBe(true)
+    await expect(c.fetch('/')).rejects.toBeInstanceOf(NotRunningError)
+    expect(source.listenerCount).toBe(0)
+    // a stopped source cannot be followed
+    let caught: unknown
+    try { followMaster(source, 'http') } catch (err) { caught = err }
+    expect(caught).toBeInstanceOf(NotRunningError)
+  })
+
+  it('a real member and a real observer as sources: their stop closes the client', async () => {
+    const a = await server('a')
+    const m = await createMember({ cluster: `mc-${process.pid}`, listen: '127.0.0.1:0', endpoints: { http: a.url } })
+    const o = await createObserver({ cluster: `mc-${process.pid}`, seeds: [m.addresses[0] as string], renewIntervalMs: 100 })
+    try {
+      const viaMember = client(m)
+      const viaObserver = client(o)
+      expect(await viaMember.waitForMaster({ timeoutMs: 10_000 })).toBe(a.url)
+      expect(await viaObserver.waitForMaster({ timeoutMs: 10_000 })).toBe(a.url)
+      expect(await (await viaObserver.fetch('/')).text()).toBe('a')
+      const observerChanges = (async () => { for await (const _ of viaObserver.changes()) { /* none */ } })()
+      await o.stop()
+      await observerChanges
+      expect(viaObserver.closed).toBe(true)
+      await expect(viaObserver.fetch('/')).rejects.toBeInstanceOf(NotRunningError)
+      expect(() => followMaster(o, 'http')).toThrow(NotRunningError)
+      expect(viaMember.closed).toBe(false)
+      const memberChanges = (async () => { for await (const _ of viaMember.changes()) { /* none */ } })()
+      await m.stop()
+      await memberChanges
+      expect(viaMember.closed).toBe(true)
+      await expect(viaMember.fetch('/')).rejects.toBeInstanceOf(NotRunningError)
+      expect(() => followMaster(m, 'http')).toThrow(NotRunningError)
+    } finally {
+      await o.stop()
+      await m.stop()
+    }
   })
 })
 
@@ -171,7 +350,9 @@ describe('bad input', () => {
   const cases: Array<[string, () => unknown, string]> = [
     ['a bad service name', () => followMaster(source, 'no spaces'), 'service'],
     ['a negative noMasterTimeoutMs', () => followMaster(source, 'http', { noMasterTimeoutMs: -1 }), 'noMasterTimeoutMs'],
-    ['a retryBudgetMs that is not a number', () => followMaster(source, 'http', { retryBudgetMs: '5' as never }), 'retryBudgetMs']
+    ['a retryBudgetMs that is not a number', () => followMaster(source, 'http', { retryBudgetMs: '5' as never }), 'retryBudgetMs'],
+    ['an unknown option', () => followMaster(source, 'http', { retryBudget: 5 } as never), 'retryBudget'],
+    ['an option of fetch given to the client', () => followMaster(source, 'http', { retrySafe: true } as never), 'retrySafe']
   ]
   for (const [label, make, option] of cases) {
     it(`rejects ${label}`, () => {
@@ -181,4 +362,10 @@ describe('bad input', () => {
       expect((caught as InvalidOptionError).option).toBe(option)
     })
   }
+
+  it('names the option an unknown key was likely meant to be', () => {
+    let caught: unknown
+    try { followMaster(source, 'http', { noMasterTimeout: 100 } as never) } catch (err) { caught = err }
+    expect((caught as Error).message).toContain('did you mean "noMasterTimeoutMs"?')
+  })
 })

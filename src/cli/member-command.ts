@@ -169,7 +169,13 @@ export async function runMember (args: string[]): Promise<number> {
 
   // Before start(): probes see /health and /ready answer 503 while the member starts and joins.
   const operator = values.metrics !== undefined ? await serveMetrics(member, values.metrics) : undefined
-  await member.start()
+  try {
+    await member.start()
+  } catch (err) {
+    // The metrics server would keep the process alive: a member that failed to start exits.
+    await operator?.close()
+    throw err
+  }
   const key = member.options.clusterKey
   out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses, endpoints: member.ownEndpoints, ...(key !== undefined ? { keyFingerprint: key.fingerprint } : {}), ...(operator !== undefined ? { metrics: operator.address } : {}) },
     `ready: ${member.name} ${member.id} listening on ${member.addresses.join(', ')}${key !== undefined ? ` (cluster key ${key.fingerprint})` : ''}`)

@@ -12,10 +12,11 @@
  *    successor's start cannot come before this member's stop.
  */
 import { EventEmitter } from 'node:events'
+import { inspect } from 'node:util'
 import type { Member, MastershipReason } from '../member.js'
 import type { View } from '../core/view.js'
 import { InvalidOptionError } from '../errors.js'
-import { validateMasters } from '../options.js'
+import { rejectUnknownKeys, validateMasters } from '../options.js'
 import { log } from '../log.js'
 import { tokenString } from '../core/fencing.js'
 import { internalsOf } from '../internal/member-internals.js'
@@ -72,11 +73,35 @@ export interface Route {
   off: (event: 'event', listener: (e: RouteEvent) => void) => void
   /** Resolves when no start or stop is in progress. */
   idle: () => Promise<void>
-  /** Stops the route if running and unregisters it. */
+  /** Stops the route if running and unregisters it; its name is free again once this resolves. Idempotent. */
   remove: () => Promise<void>
+  /** A small summary for loggers and `JSON.stringify`. */
+  toJSON: () => RouteSummary
 }
 
-/** Registers `definition` on `member`: it runs whenever the member is one of the route's masters. */
+export interface RouteSummary {
+  readonly name: string
+  /** The route's masters(N). */
+  readonly masters: number
+  /** Whether start() has completed and stop() has not begun. */
+  readonly running: boolean
+  /** The epoch of the current grant while running. */
+  readonly epoch: number | undefined
+  /** Whether remove() was called. */
+  readonly removed: boolean
+}
+
+/** Every key a RouteDefinition has: a misspelt one (`stopTimeout`) would otherwise be ignored in silence. */
+const ROUTE_KEYS: Record<keyof RouteDefinition, true> = { name: true, start: true, stop: true, prepare: true, masters: true, stopTimeoutMs: true, retry: true }
+
+/** The routes registered on each member, by name: two routes of one name would be told apart by nobody. */
+const routesOf = new WeakMap<object, Map<string, RouteRunner>>()
+
+/**
+ * Registers `definition` on `member`: it runs whenever the member is one of the route's masters.
+ * Throws InvalidOptionError for a bad definition, an unknown key in it, or a name already used
+ * by a route of this member that has not been removed.
+ */
 export function addRoute (member: Member, definition: RouteDefinition): Route {
   return new RouteRunner(member, definition)
 }
@@ -95,13 +120,15 @@ class RouteRunner extends EventEmitter implements Route {
   private failures = 0
   private retryTimer: NodeJS.Timeout | undefined
   private removed = false
+  private removing: Promise<void> | undefined
   private readonly unwatch: () => void
   private readonly unhook: () => void
   private readonly prepared: Promise<void>
 
   constructor (private readonly member: Member, private readonly def: RouteDefinition) {
     super()
-    if (typeof def !== 'object' || def === null) throw new InvalidOptionError('route', 'an object with name and start', def)
+    if (typeof def !== 'object' || def === null || Array.isArray(def)) throw new InvalidOptionError('route', 'an object with name and start', def)
+    rejectUnknownKeys(def, Object.keys(ROUTE_KEYS), 'route.')
     if (typeof def.name !== 'string' || def.name.length === 0) throw new InvalidOptionError('route.name', 'a non-empty string', def.name)
     if (typeof def.start !== 'function') throw new InvalidOptionError('route.start', 'a function', def.start)
     if (def.stop !== undefined && typeof def.stop !== 'function') throw new InvalidOptionError('route.stop', 'a function', def.stop)
@@ -110,13 +137,22 @@ class RouteRunner extends EventEmitter implements Route {
     this.masters = validateMasters('route.masters', def.masters ?? member.options.masters)
     this.stopTimeoutMs = def.stopTimeoutMs ?? 5000
     if (!(this.stopTimeoutMs > 0)) throw new InvalidOptionError('route.stopTimeoutMs', 'a positive number of milliseconds', def.stopTimeoutMs)
+    if (def.retry !== undefined) {
+      if (typeof def.retry !== 'object' || def.retry === null || Array.isArray(def.retry)) throw new InvalidOptionError('route.retry', '{ initialMs > 0, maxMs >= initialMs }', def.retry)
+      rejectUnknownKeys(def.retry, ['initialMs', 'maxMs'], 'route.retry.')
+    }
     this.retry = def.retry ?? { initialMs: 100, maxMs: 5000 }
     if (!(this.retry.initialMs > 0) || !(this.retry.maxMs >= this.retry.initialMs)) throw new InvalidOptionError('route.retry', '{ initialMs > 0, maxMs >= initialMs }', def.retry)
+    const routes = routesOf.get(member) ?? new Map<string, RouteRunner>()
+    if (routes.has(def.name)) throw new InvalidOptionError('route.name', 'a route name not already in use on this member (remove() the route of that name first)', def.name)
     this.setMaxListeners(0)
     this.on('error', () => {}) // events are 'event'; never let an 'error' emit throw
-    this.prepared = this.runPrepare()
+    // Throws NotRunningError on a stopped member, before anything of the route has run.
     this.unwatch = member.watchMastership(this.masters, c => this.want(c.isMaster, c.reason))
     this.unhook = internalsOf(member).onBeforeLeave(async () => { this.want(false, 'leaving'); await this.idle() })
+    routes.set(def.name, this)
+    routesOf.set(member, routes)
+    this.prepared = this.runPrepare()
     if (member.isMaster(this.masters)) this.want(true, 'elected')
   }
 
@@ -128,11 +164,25 @@ class RouteRunner extends EventEmitter implements Route {
   }
 
   async remove (): Promise<void> {
-    this.removed = true
-    this.unwatch()
-    this.unhook()
-    this.want(false, 'removed')
-    await this.idle()
+    this.removing ??= (async () => {
+      this.removed = true
+      this.unwatch()
+      this.unhook()
+      this.want(false, 'removed')
+      await this.idle()
+      // Only now may the name be used again: a new route's start cannot overlap this one's stop.
+      const routes = routesOf.get(this.member)
+      if (routes?.get(this.name) === this) routes.delete(this.name)
+    })()
+    await this.removing
+  }
+
+  toJSON (): RouteSummary {
+    return { name: this.name, masters: this.masters, running: this.running, epoch: this.epoch, removed: this.removed }
+  }
+
+  [inspect.custom] (): string {
+    return `Route ${inspect(this.toJSON())}`
   }
 
   private async runPrepare (): Promise<void> {

@@ -81,6 +81,7 @@
  *  - fn errors and remote garbage are reported or dropped, never thrown.
  */
 import { EventEmitter } from 'node:events'
+import { inspect } from 'node:util'
 import { Cron } from 'croner'
 import { InvalidOptionError } from '../errors.js'
 import { log } from '../log.js'
@@ -545,6 +546,10 @@ class JobRunner extends EventEmitter implements ScheduledJob {
 
   toJSON (): { name: string, lastFired: number | undefined, active: boolean, cancelled: boolean } {
     return { name: this.name, lastFired: this.lastFired, active: this.term !== undefined, cancelled: this.removed }
+  }
+
+  [inspect.custom] (): string {
+    return `ScheduledJob ${inspect(this.toJSON())}`
   }
 
   constructor (

@@ -10,12 +10,12 @@
  * the subscriptions every `renewIntervalMs` and dials the view's members it is not connected
  * to; while it reaches no one it re-dials the seeds.
  */
-import { EventEmitter } from 'node:events'
+import { EventEmitter, on } from 'node:events'
 import { Codec, WIRE_VERSION, parseViewSummary } from '../transport/codec.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'
 import type { Transport } from '../transport/transport.js'
 import { makeView, type View } from '../core/view.js'
-import { resolveOptions } from '../options.js'
+import { rejectUnknownKeys, resolveOptions } from '../options.js'
 import type { ClusterKey } from '../security/cluster-key.js'
 import { InvalidOptionError, NotRunningError, TimeoutError } from '../errors.js'
 import { parseRecord, RegistryTable } from './table.js'
@@ -47,6 +47,11 @@ export interface ObserverEvents {
 
 type Listener<A extends unknown[]> = (...args: A) => void
 
+/** Every key ObserverOptions has: a misspelt one (`seed`) would otherwise be ignored in silence. */
+const OBSERVER_OPTION_KEYS: Record<keyof ObserverOptions, true> = { cluster: true, seeds: true, listen: true, renewIntervalMs: true, maxMessageBytes: true, clusterKey: true }
+
+const STOPPED = 'the observer has stopped (create a new one)'
+
 export class Observer implements EndpointSource {
   readonly cluster: string
   private readonly seeds: readonly string[]
@@ -60,12 +65,19 @@ export class Observer implements EndpointSource {
   /** Whether the view we follow may have masters, as its members say (false: a side without quorum). */
   private viewHasMasters = true
   private timer: NodeJS.Timeout | undefined
-  private state: 'new' | 'running' | 'stopped' = 'new'
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new'
+  private starting: Promise<void> | undefined
+  private stopping: Promise<void> | undefined
+  /** Set by stop() during start(): the start stops what it started and rejects. */
+  private stopRequested = false
+  /** Aborted once the observer has stopped (or failed to start): waits settle, iterators end. */
+  private readonly lifetime = new AbortController()
   /** Counts of dropped input by reason. */
   readonly dropped: Record<string, number> = {}
 
   constructor (options: ObserverOptions) {
-    if (typeof options !== 'object' || options === null) throw new InvalidOptionError('options', 'an object', options)
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new InvalidOptionError('options', 'an object', options)
+    rejectUnknownKeys(options, Object.keys(OBSERVER_OPTION_KEYS))
     const { renewIntervalMs = 1000, seeds, ...rest } = options
     if (!Array.isArray(seeds) || seeds.length === 0) throw new InvalidOptionError('seeds', 'at least one "host:port" or multiaddr of a member', seeds)
     if (typeof renewIntervalMs !== 'number' || !Number.isFinite(renewIntervalMs) || renewIntervalMs < 10 || renewIntervalMs > 60_000) {
@@ -92,14 +104,31 @@ export class Observer implements EndpointSource {
   get id (): string { return this.transport.id }
   get view (): View | undefined { return this.currentView }
   get running (): boolean { return this.state === 'running' }
+  /** Whether this observer has stopped, or failed to start: it never runs again (EndpointSource). */
+  get stopped (): boolean { return this.lifetime.signal.aborted }
 
   registry (): RegistrySnapshot { return this.table.snapshot(this.cluster, this.currentView) }
   endpoints (service: string): string[] { return this.table.endpoints(this.currentView, service) }
   masterEndpoint (service: string): string | undefined { return this.viewHasMasters ? this.table.masterEndpoint(this.currentView, service) : undefined }
 
+  /** Calls `listener` after every change of the view or of an endpoint; NotRunningError once stopped. */
   onRegistryChange (listener: () => void): () => void {
+    if (this.state === 'stopping' || this.state === 'stopped') throw new NotRunningError('watch the registry', STOPPED)
     this.emitter.on('registry', listener)
     return () => { this.emitter.off('registry', listener) }
+  }
+
+  /**
+   * Calls `listener` once when this observer has stopped or its start has failed (not when that
+   * has happened already: check `stopped`). Returns a function that unsubscribes.
+   */
+  onStop (listener: () => void): () => void {
+    const signal = this.lifetime.signal
+    const run = (): void => {
+      try { listener() } catch (err) { setImmediate(() => { throw err }) }
+    }
+    signal.addEventListener('abort', run, { once: true })
+    return () => { signal.removeEventListener('abort', run) }
   }
 
   on<E extends keyof ObserverEvents>(event: E, listener: Listener<ObserverEvents[E]>): this {
@@ -112,50 +141,114 @@ export class Observer implements EndpointSource {
     return this
   }
 
+  /**
+   * Starts listening and dials the seeds. Idempotent while starting or running. Rejects with
+   * ListenError when it cannot listen, and with NotRunningError after stop() (also a stop()
+   * that came while it was starting): an observer is not restarted, a new one is created.
+   */
   async start (): Promise<void> {
-    if (this.state !== 'new') return
-    await this.transport.start({
-      onConnected: peer => { this.connected.add(peer); this.subscribe(peer) },
-      onDisconnected: peer => { this.connected.delete(peer) },
-      onDialFailed: () => {},
-      onDirect: (peer, frame) => this.onFrame(peer, frame),
-      onGroup: () => {} // broadcasts are for members; an observer only reads the registry
-    })
+    if (this.state === 'starting') { await this.starting; return }
+    if (this.state === 'running') return
+    if (this.state !== 'new') throw new NotRunningError('start an observer', STOPPED)
+    this.starting = this.doStart()
+    await this.starting
+  }
+
+  private async doStart (): Promise<void> {
+    this.state = 'starting'
+    try {
+      await this.transport.start({
+        onConnected: peer => { this.connected.add(peer); this.subscribe(peer) },
+        onDisconnected: peer => { this.connected.delete(peer) },
+        onDialFailed: () => {},
+        onDirect: (peer, frame) => this.onFrame(peer, frame),
+        onGroup: () => {} // broadcasts are for members; an observer only reads the registry
+      })
+    } catch (err) {
+      this.finish()
+      throw err
+    }
+    if (this.stopRequested) {
+      await this.transport.stop()
+      this.finish()
+      throw new NotRunningError('start an observer', 'it was stopped while starting')
+    }
     this.state = 'running'
     for (const seed of this.seeds) this.transport.dial({ addresses: [seed] })
     this.timer = setInterval(() => this.renew(), this.renewIntervalMs)
   }
 
-  /** Unsubscribes and closes every connection; leaves no timer or socket. Idempotent. */
+  /**
+   * Unsubscribes and closes every connection; leaves no timer or socket. Pending waits reject
+   * with NotRunningError and iterators end. During start(), the start rejects. Idempotent.
+   */
   async stop (): Promise<void> {
-    if (this.state !== 'running') { this.state = 'stopped'; return }
-    this.state = 'stopped'
-    if (this.timer !== undefined) clearInterval(this.timer)
-    this.timer = undefined
-    for (const peer of this.connected) this.sendRegistry(peer, { k: 'unsub' })
-    await new Promise(resolve => setTimeout(resolve, 10)) // let the unsubscriptions leave
-    await this.transport.stop()
+    this.stopping ??= this.doStop()
+    await this.stopping
   }
 
-  /** Resolves with the first view (the current one included) that satisfies `predicate`. */
+  private async doStop (): Promise<void> {
+    if (this.state === 'starting') {
+      // The start sees the request once its transport is up, and stops it (see doStart).
+      this.stopRequested = true
+      await this.starting?.catch(() => {})
+    }
+    if (this.state === 'running') {
+      this.state = 'stopping'
+      if (this.timer !== undefined) clearInterval(this.timer)
+      this.timer = undefined
+      for (const peer of this.connected) this.sendRegistry(peer, { k: 'unsub' })
+      await new Promise(resolve => setTimeout(resolve, 10)) // let the unsubscriptions leave
+      await this.transport.stop()
+    }
+    this.finish()
+  }
+
+  /** The end of the observer's life, after a stop or a failed start. */
+  private finish (): void {
+    this.state = 'stopped'
+    this.connected.clear()
+    this.lifetime.abort()
+  }
+
+  /**
+   * Resolves with the first view (the current one included) that satisfies `predicate`. Rejects
+   * with TimeoutError after `timeoutMs`, with `signal`'s reason when it aborts, and with
+   * NotRunningError when the observer stops first (or has stopped).
+   */
   async waitForView (predicate: (view: View) => boolean = () => true, opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<View> {
-    if (this.state === 'stopped') throw new NotRunningError('wait for a view')
+    if (this.lifetime.signal.aborted || this.state === 'stopping') throw new NotRunningError('wait for a view', STOPPED)
     const current = this.currentView
     if (current !== undefined && predicate(current)) return current
+    const lifetime = this.lifetime.signal
     return await new Promise<View>((resolve, reject) => {
       let timeout: NodeJS.Timeout | undefined
       const done = (): void => {
         this.off('view', onView)
         clearTimeout(timeout)
         opts.signal?.removeEventListener('abort', onAbort)
+        lifetime.removeEventListener('abort', onStopped)
       }
       const onView = ({ view }: { view: View }): void => { if (predicate(view)) { done(); resolve(view) } }
       const onAbort = (): void => { done(); reject(opts.signal?.reason) }
+      const onStopped = (): void => { done(); reject(new NotRunningError('wait for a view', STOPPED)) }
       if (opts.signal?.aborted === true) { onAbort(); return }
       opts.signal?.addEventListener('abort', onAbort, { once: true })
+      lifetime.addEventListener('abort', onStopped, { once: true })
       if (opts.timeoutMs !== undefined) timeout = setTimeout(() => { done(); reject(new TimeoutError(`a view of cluster "${this.cluster}"`, opts.timeoutMs as number)) }, opts.timeoutMs)
       this.on('view', onView)
     })
+  }
+
+  /** Every newer view from now on, until `signal` aborts or the observer stops (at once if it has). */
+  async * views (opts: { signal?: AbortSignal } = {}): AsyncGenerator<{ readonly view: View, readonly previous: View | undefined }> {
+    const signal = opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
+    if (signal.aborted) return
+    try {
+      for await (const [change] of on(this.emitter, 'view', { signal })) yield change as { view: View, previous: View | undefined }
+    } catch (err) {
+      if (!signal.aborted) throw err
+    }
   }
 
   private subscribe (peer: string): void { this.sendRegistry(peer, { k: 'sub' }) }

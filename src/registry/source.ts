@@ -38,4 +38,14 @@ export interface EndpointSource {
   masterEndpoint (service: string): string | undefined
   /** Called after every change of the view or of any endpoint; returns an unsubscribe function. */
   onRegistryChange (listener: () => void): () => void
+  /**
+   * Whether the source has stopped for good (a stopped member or observer): its view and
+   * endpoints will not change again. A source without it never stops.
+   */
+  readonly stopped?: boolean
+  /**
+   * Calls `listener` once when the source stops (never when it has already: check `stopped`);
+   * returns an unsubscribe function. A client following the master closes itself on it.
+   */
+  onStop? (listener: () => void): () => void
 }

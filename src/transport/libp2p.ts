@@ -47,7 +47,7 @@ import { decodePeerKey } from './peer-key.js'
 import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Pushable } from 'it-pushable'
-import { diagnoseListen } from './listen-diagnosis.js'
+import { diagnoseListen, resolveListen } from './listen-diagnosis.js'
 
 /**
  * Why a frame (or a burst of frames) was dropped; passed to `Libp2pTransportInit.onDrop`.
@@ -324,7 +324,9 @@ class Libp2pTransportImpl implements Libp2pTransport {
   async start (handlers: TransportHandlers): Promise<void> {
     if (this.node !== undefined || this.stopping !== undefined) throw new Error('transport already started or stopped')
     this.handlers = handlers
-    const node = await buildNode(this.listen, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
+    // Host names are resolved here: libp2p's TCP transport listens on IP addresses only.
+    const listen = await resolveListen(this.listen)
+    const node = await buildNode(listen.map(a => a.resolved), this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
     this.node = node
     this.selfId = node.peerId.toString()
     try {
@@ -358,7 +360,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       this.selfId = ''
       this.connected.clear()
       await this.datagrams?.stop()
-      if (isListenFailure(err)) throw await diagnoseListen(this.listen, err)
+      if (isListenFailure(err)) throw await diagnoseListen(listen, err)
       throw err
     }
   }
