@@ -199,6 +199,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         maxFrameBytes: this.options.maxMessageBytes,
         wireVersion: WIRE_VERSION,
         onDrop,
+        // A seed that has not answered within the join timeout counts as unreachable (and the
+        // joiner may found a group): a slower seed dial would be given up on too early where a
+        // user raised joinTimeoutMs for a slow network or a starved CPU.
+        dialTimeoutMs: Math.max(1000, this.options.timing.joinTimeoutMs),
         ...(this.options.clusterKey !== undefined ? { psk: this.options.clusterKey.fileBytes() } : {}),
         // With durable state the member keeps its peer key, hence its id (read in start()).
         peerKey: async () => {
