@@ -134,3 +134,18 @@ export class NoMasterError extends ConclaveError {
     this.service = service
   }
 }
+
+/**
+ * A message sent with `send()` was not confirmed: the receiver left the view (crashed,
+ * excluded, left) before it acknowledged. It may or may not have received it.
+ */
+export class NotDeliveredError extends ConclaveError {
+  readonly memberId: string
+  readonly reason: 'left'
+  constructor (memberId: string, reason: 'left') {
+    super(`message to ${JSON.stringify(memberId)} not confirmed: the member left the view first (it may have received it)`, 'ERR_NOT_DELIVERED')
+    this.name = 'NotDeliveredError'
+    this.memberId = memberId
+    this.reason = reason
+  }
+}

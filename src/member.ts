@@ -22,14 +22,15 @@ import type { CoordinatorChange, MastershipChange, ViewChange } from './runtime/
 import type { Basis, NoQuorumReason } from './core/quorum.js'
 import { MASTERSHIP_SERVICE, type DualMasterDetected } from './policies/dual-master.js'
 import type { MemberRecord } from './core/member.js'
-import { Codec, WIRE_VERSION, type DropReason } from './transport/codec.js'
+import { Codec, WIRE_VERSION, decodePayload, encodePayload, type DropReason } from './transport/codec.js'
 import { peerLimits, type PeerLimits } from './security/rate-limit.js'
 import { log, logEvent } from './log.js'
 import type { Transport, TransportHandlers } from './transport/transport.js'
 import { createLibp2pTransport } from './transport/libp2p.js'
 import { newPeerKey } from './transport/peer-key.js'
 import { DurableState, type StateDirError } from './state/durable-state.js'
-import { Batcher } from './transport/batcher.js'
+import { Messaging } from './messaging/messaging.js'
+import { FRAME_OVERHEAD, isMessagingFrame } from './messaging/wire.js'
 import { rejectUnknownKeys, resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, TimeoutError } from './errors.js'
 import { checkPayload } from './transport/payload.js'
@@ -48,6 +49,14 @@ export interface Message {
   readonly payload: unknown
   /** `direct` for `send()`, `group` for `broadcast()`. */
   readonly channel: 'direct' | 'group'
+  /** The epoch of the sender's view when it sent the message (the view it was sent in). */
+  readonly epoch: number
+}
+
+/** Options of `send()`. */
+export interface SendOptions {
+  /** Reject with TimeoutError when the receiver has not confirmed within this long. Default 30 s. */
+  readonly timeoutMs?: number
 }
 
 export interface MemberEvents {
@@ -126,6 +135,10 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
 /** How long a discovery greeting's dial may take (see the `probe` flag of a send effect): a connect and handshake take milliseconds. */
 const PROBE_DIAL_TIMEOUT_MS = 300
+/** How long send() waits for the receiver's confirmation unless told otherwise. */
+const DEFAULT_SEND_TIMEOUT_MS = 30_000
+const RESOLVED: Promise<void> = Promise.resolve()
+
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
 
 /**
@@ -173,8 +186,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   /** What the scheduler needs of this member (policies/scheduler.ts). */
   private readonly schedulerHost: SchedulerHost
   private readonly registryState: MemberRegistry
-  /** Broadcasts of one event-loop turn leave as one group message. */
-  private readonly broadcasts: Batcher
+  /** Reliable broadcast and acknowledged sends (messaging/). */
+  private readonly messaging: Messaging
+  /** View changes installed but not emitted yet: their flush is not complete (messaging/broadcast.ts). */
+  private readonly unflushedViews = new Map<number, ViewChange>()
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     super()
@@ -210,9 +225,27 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
           return state === undefined ? undefined : (state.peerKey ?? state.keepPeerKey(await newPeerKey()))
         }
       })
-    this.broadcasts = new Batcher(frames => {
-      this.transport.publish(frames.length === 1 ? frames[0] as Uint8Array : this.codec.encode({ t: 'batch', frames }))
-    }, this.options.maxMessageBytes)
+    this.messaging = new Messaging({
+      self: () => this.transport.id,
+      now: () => this.clock(),
+      encode: msg => this.codec.encode(msg),
+      sendFrame: (to, frame) => {
+        const addrs = this.view?.members.find(m => m.id === to)?.addrs
+        this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
+      },
+      deliver: (from, bin, epoch, channel) => {
+        const decoded = decodePayload(bin)
+        if (!decoded.ok) { this.#countDrop('malformed-payload', from); return }
+        this.emit('message', { from, payload: decoded.value, channel, epoch })
+      },
+      viewReady: epoch => {
+        const change = this.unflushedViews.get(epoch)
+        if (change === undefined) return
+        this.unflushedViews.delete(epoch)
+        this.emit('view', change)
+      },
+      countDrop: (reason, from) => { this.#countDrop(reason, from) }
+    }, { maxFrameBytes: this.options.maxMessageBytes - Buffer.byteLength(this.options.cluster) })
     this.setMaxListeners(0)
     this.driver = new MemberDriver({
       now: () => this.clock(),
@@ -227,16 +260,21 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       sendService: (to, service, data) => { this.#sendService(to, service, data, { onlyIfConnected: true }) },
       dial: (peer, addrs) => { this.transport.dial({ peer, addresses: addrs }) },
       hangup: peer => { this.transport.disconnect?.(peer) },
-      dialSeeds: () => { this.dialSeeds() },
+      dialSeeds: probe => { this.dialSeeds(probe) },
       persist: (maxEpoch, basis) => this.persist(maxEpoch, basis),
       events: {
         view: change => {
           this.viewChangedAt = this.clock()
           for (const m of change.left) this.limits.members.forget(m.id)
           for (const hook of [...this.viewHooks]) this.call('view', hook, [change])
-          this.emit('view', change)
+          // The view event waits until the broadcasts sent in the previous view are delivered.
+          this.unflushedViews.set(change.view.id.epoch, change)
+          this.messaging.install(change.view)
         },
-        excluded: (by, previous) => { this.emit('excluded', { by, previous }) },
+        excluded: (by, previous) => {
+          this.messaging.suspend()
+          this.emit('excluded', { by, previous })
+        },
         suspect: (id, reason) => { this.emit('suspect', { id, reason }) },
         refuted: id => { this.emit('refuted', { id }) },
         waiting: e => { this.emit('waiting', e) },
@@ -469,7 +507,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     this.state = 'starting'
     this.held = []
     const handlers: TransportHandlers = {
-      onConnected: peer => { this.driver.connected(peer) },
+      onConnected: peer => {
+        this.driver.connected(peer)
+        this.messaging.connected(peer)
+      },
       onDisconnected: peer => { this.driver.disconnected(peer) },
       onDialFailed: (target, reason) => {
         if (log.transport.enabled) log.transport('dial %s failed: %s', target.peer ?? target.address, reason)
@@ -546,24 +587,44 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   }
 
   /**
-   * Sends `payload` to one member of the installed view over its direct stream. Throws
-   * NotInViewError for an id outside the view, InvalidPayloadError for a payload that would not
-   * arrive as sent, NotRunningError unless running.
+   * Sends `payload` to one member of the installed view over its direct stream, in order with
+   * this member's other sends to it. Resolves when the receiver confirms it has the message (it
+   * is then delivered there exactly once). Rejects with NotDeliveredError when the receiver
+   * leaves the view first, TimeoutError after `timeoutMs` (it may still arrive), NotRunningError
+   * when this member stops first. Throws at the call: NotInViewError for an id outside the view,
+   * InvalidPayloadError / MessageTooLargeError for a payload, NotRunningError unless running.
+   * To oneself: delivered on a later turn of the event loop.
    */
-  send (memberId: string, payload: unknown): void {
+  send (memberId: string, payload: unknown, opts: SendOptions = {}): Promise<void> {
     if (this.state !== 'running') throw new NotRunningError('send')
-    const target = this.view?.members.find(m => m.id === memberId)
-    if (target === undefined) throw new NotInViewError('send', String(memberId))
-    const frame = this.encodeUser(payload, 'send')
-    this.transport.send(memberId, frame, { addresses: target.addrs })
+    if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('send options', 'an object', opts)
+    rejectUnknownKeys(opts, ['timeoutMs'])
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidOptionError('timeoutMs', 'a positive number of milliseconds', timeoutMs)
+    const view = this.view
+    const target = view?.members.find(m => m.id === memberId)
+    if (view === undefined || target === undefined) throw new NotInViewError('send', String(memberId))
+    const bin = this.encodeUser(payload, 'send')
+    if (memberId === this.id) {
+      return new Promise(resolve => setImmediate(() => {
+        this.emit('message', { from: memberId, payload: decodePayload(bin).value, channel: 'direct', epoch: view.id.epoch })
+        resolve()
+      }))
+    }
+    return this.messaging.send(memberId, target.incarnation, bin, view.id.epoch, timeoutMs)
   }
 
   /**
-   * Publishes `payload` to every other member on the cluster's topic. Broadcasts made in the same
-   * turn of the event loop leave together as one group message, in order (transport/batcher.ts).
+   * Sends `payload` to every other member of the view, reliably and in order per sender: every
+   * member that stays in the view delivers it once, in the view it was sent in (see the
+   * message's `epoch`), before the event of the next view. Resolves when the message is queued
+   * for the network; while more than the send window (8 MiB) waits for acknowledgement, or
+   * while this member has no view, it resolves only when the message could be queued: await it
+   * to get back-pressure. Rejects with NotRunningError when the member stops first. Throws at
+   * the call for a payload (InvalidPayloadError, MessageTooLargeError) and unless running.
    */
-  broadcast (payload: unknown): void {
-    this.broadcasts.add(this.encodeUser(payload, 'broadcast'))
+  broadcast (payload: unknown): Promise<void> {
+    return this.messaging.broadcast(this.encodeUser(payload, 'broadcast')) ?? RESOLVED
   }
 
   /** Resolves with the first view (the current one included) that satisfies `predicate`. */
@@ -639,7 +700,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       await new Promise(resolve => setTimeout(resolve, 20))
     }
     this.driver.close()
-    this.broadcasts.flush()
+    this.messaging.stop(new NotRunningError('broadcast or send'))
     await this.transport.stop()
     this.durable?.close()
     this.state = 'stopped'
@@ -654,9 +715,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     return this.options.seeds.filter(seed => !own.some(a => a === seed || a.startsWith(`${seed}/p2p/`)))
   }
 
-  private dialSeeds (): void {
+  private dialSeeds (probe: boolean): void {
     this.seedFailures.clear()
-    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] })
+    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] }, probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {})
   }
 
   private onDialFailed (target: { peer?: string, address?: string }): void {
@@ -691,25 +752,17 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       this.emit('heartbeat-rtt', { peer, ms: now - msg.echo })
     }
     if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.#countDrop('rate-limited-join', peer); return }
-    if (member && msg.t !== 'user' && msg.t !== 'batch' && msg.t !== 'svc' && !this.limits.members.take(peer, now)) { this.#countDrop('rate-limited-member', peer); return }
+    if (member && msg.t !== 'svc' && !isMessagingFrame(msg) && !this.limits.members.take(peer, now)) { this.#countDrop('rate-limited-member', peer); return }
     // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
     if (channel === 'datagram') {
       if (msg.t === 'hb') this.driver.receive(peer, msg)
       else this.#countDrop('not-a-heartbeat-datagram', peer)
       return
     }
-    if (msg.t === 'user') {
-      this.emit('message', { from: peer, payload: msg.payload, channel })
-      return
-    }
-    if (msg.t === 'batch') {
-      for (const inner of msg.frames) {
-        const one = this.codec.decode(inner)
-        // a batch carries user broadcasts only: no protocol messages, no nested batches
-        if (!one.ok || one.msg.t !== 'user') { this.#countDrop(one.ok ? 'invalid-batch' : one.reason, peer); continue }
-        this.emit('message', { from: peer, payload: one.msg.payload, channel })
-        if (this.state !== 'running' && this.state !== 'stopping') return
-      }
+    if (isMessagingFrame(msg)) {
+      // Only on the direct stream, where the sender is authenticated.
+      if (channel === 'direct') this.messaging.receive(peer, msg, member)
+      else this.#countDrop('messaging-on-group', peer)
       return
     }
     if (msg.t === 'svc') {
@@ -747,12 +800,14 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   /** Unexpected-master announcements seen so far (policies/dual-master.ts). */
   get splitBrainsDetected (): number { return this.driver.splitBrainsDetected }
 
+  /** The payload encoded for a data frame; throws for a payload that would not arrive as sent, or too large a one. */
   private encodeUser (payload: unknown, operation: string): Uint8Array {
     if (this.state !== 'running') throw new NotRunningError(operation)
     checkPayload(payload)
-    const frame = this.codec.encode({ t: 'user', payload })
-    if (frame.byteLength > this.options.maxMessageBytes) throw new MessageTooLargeError(frame.byteLength, this.options.maxMessageBytes)
-    return frame
+    const bin = encodePayload(payload)
+    const size = bin.byteLength + FRAME_OVERHEAD + Buffer.byteLength(this.options.cluster)
+    if (size > this.options.maxMessageBytes) throw new MessageTooLargeError(size, this.options.maxMessageBytes)
+    return bin
   }
 
   /** Counts dropped input (also for policies' own channels) and emits `dropped`. */

@@ -1,7 +1,7 @@
 /** The wire codec: round trips, and every kind of bad frame dropped with its reason. */
 import { describe, expect, it } from 'vitest'
 import { Packr } from 'msgpackr'
-import { Codec, WIRE_VERSION } from '../src/transport/codec.js'
+import { Codec, WIRE_VERSION, decodePayload, encodePayload } from '../src/transport/codec.js'
 import type { ProtocolMessage } from '../src/core/messages.js'
 
 const codec = new Codec('c1', 4096)
@@ -35,19 +35,35 @@ describe('codec', () => {
     })
   }
 
-  it('round-trips user payloads', () => {
-    expect(codec.decode(codec.encode({ t: 'user', payload: { a: [1, 'x', null] } }))).toEqual({ ok: true, msg: { t: 'user', payload: { a: [1, 'x', null] } } })
+  const bin = new Uint8Array([0x92, 1, 2])
+  const messaging = [
+    { t: 'rb', e: 7, s: 1, m: [bin, bin] },
+    { t: 'rba', e: 7, s: 0 },
+    { t: 'rba', e: 7, s: 12, f: true },
+    { t: 'rbn', e: 7, s: 3 },
+    { t: 'rbf', e: 7, n: 0 },
+    { t: 'uc', i: 99, e: 7, n: 4, m: [bin] },
+    { t: 'uca', i: 99, n: 4 }
+  ] as const
+  for (const msg of messaging) {
+    it(`round-trips the messaging frame ${msg.t}${'f' in msg ? ' (flushed)' : ''}`, () => {
+      const decoded = codec.decode(codec.encode(msg))
+      expect(decoded.ok).toBe(true)
+      const plain = (v: object | undefined): unknown => JSON.parse(JSON.stringify(v, (_k, x: unknown) => x instanceof Uint8Array ? [...x] : (typeof x === 'object' && x !== null && (x as { type?: unknown }).type === 'Buffer' ? (x as { data: number[] }).data : x)))
+      expect(plain(decoded.ok ? decoded.msg : undefined)).toEqual(plain(msg))
+    })
+  }
+
+  it('refuses a data frame of more than 10,000 payloads', () => {
+    const big = new Codec('c1', 1 << 20)
+    const m = Array.from({ length: 10_001 }, () => new Uint8Array(0))
+    expect(big.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'uc', i: 1, e: 1, n: 1, m }))).toEqual({ ok: false, reason: 'invalid' })
+    expect(big.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'uc', i: 1, e: 1, n: 1, m: m.slice(1) })).ok).toBe(true)
   })
 
-  it('round-trips a batch of frames, and refuses a batch that holds anything but frames', () => {
-    const frames = [codec.encode({ t: 'user', payload: 1 }), codec.encode({ t: 'user', payload: 'two' })]
-    const decoded = codec.decode(codec.encode({ t: 'batch', frames }))
-    expect(decoded.ok && decoded.msg.t === 'batch' ? decoded.msg.frames.map(f => codec.decode(f)) : decoded).toEqual([
-      { ok: true, msg: { t: 'user', payload: 1 } },
-      { ok: true, msg: { t: 'user', payload: 'two' } }
-    ])
-    expect(codec.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'batch', frames: ['not bytes'] }))).toEqual({ ok: false, reason: 'invalid' })
-    expect(codec.decode(packr.pack({ v: WIRE_VERSION, c: 'c1', t: 'batch', frames: 'nope' }))).toEqual({ ok: false, reason: 'invalid' })
+  it('round-trips application payloads, and reports a malformed one', () => {
+    expect(decodePayload(encodePayload({ a: [1, 'x', null] }))).toEqual({ ok: true, value: { a: [1, 'x', null] } })
+    expect(decodePayload(new Uint8Array([0x92, 1])).ok).toBe(false) // an array of two that ends after one
   })
 
   const raw = (obj: unknown): Uint8Array => packr.pack(obj)
@@ -58,6 +74,12 @@ describe('codec', () => {
     ['wrong version', raw({ v: WIRE_VERSION + 1, c: 'c1', t: 'leave', epoch: 1 }), 'unknown-version'],
     ['other cluster', raw({ v: WIRE_VERSION, c: 'c2', t: 'leave', epoch: 1 }), 'foreign-cluster'],
     ['unknown type', raw({ v: WIRE_VERSION, c: 'c1', t: 'explode' }), 'unknown-type'],
+    ['a user frame of wire version 1', raw({ v: WIRE_VERSION, c: 'c1', t: 'user', payload: 1 }), 'unknown-type'],
+    ['data without payloads', raw({ v: WIRE_VERSION, c: 'c1', t: 'rb', e: 1, s: 1, m: [] }), 'invalid'],
+    ['data at sequence 0', raw({ v: WIRE_VERSION, c: 'c1', t: 'rb', e: 1, s: 0, m: [new Uint8Array(1)] }), 'invalid'],
+    ['data that is not binary', raw({ v: WIRE_VERSION, c: 'c1', t: 'rb', e: 1, s: 1, m: ['text'] }), 'invalid'],
+    ['an ack with a bad flag', raw({ v: WIRE_VERSION, c: 'c1', t: 'rba', e: 1, s: 1, f: 1 }), 'invalid'],
+    ['a fractional sequence number', raw({ v: WIRE_VERSION, c: 'c1', t: 'rbn', e: 1, s: 1.5 }), 'invalid'],
     ['negative epoch', raw({ v: WIRE_VERSION, c: 'c1', t: 'leave', epoch: -1 }), 'invalid'],
     ['fractional epoch', raw({ v: WIRE_VERSION, c: 'c1', t: 'ack', epoch: 1.5, echo: 0 }), 'invalid'],
     ['member without id', raw({ v: WIRE_VERSION, c: 'c1', t: 'commit', epoch: 1, members: [{ ...rec, id: '' }] }), 'invalid'],

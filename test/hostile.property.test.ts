@@ -145,7 +145,7 @@ describe('codec under arbitrary input (fast-check)', () => {
   })
 
   it('frames of another cluster or wire version are refused by name, and oversized ones before decoding', () => {
-    fc.assert(fc.property(anyMessage, fc.string({ minLength: 1, maxLength: 20 }).filter(c => c !== CLUSTER), fc.integer({ min: 2, max: 1000 }), (msg, cluster, version) => {
+    fc.assert(fc.property(anyMessage, fc.string({ minLength: 1, maxLength: 20 }).filter(c => c !== CLUSTER), fc.integer({ min: 0, max: 1000 }).filter(v => v !== WIRE_VERSION), (msg, cluster, version) => {
       expect(codec.decode(new Codec(cluster, 64 * 1024).encode(msg as WireMessage))).toEqual({ ok: false, reason: 'foreign-cluster' })
       expect(codec.decode(packr.pack({ ...msg, v: version, c: CLUSTER }))).toEqual({ ok: false, reason: 'unknown-version' })
     }), { numRuns: 500, seed: SEED })

@@ -138,12 +138,9 @@ describe('a member in one process', () => {
     })
     const atB = got(b, 2)
     const atC = got(cc, 1)
-    a.send(b.id, { hello: 'b', n: 1 })
-    // gossipsub needs the mesh: retry the broadcast until it arrives, bounded
-    let tries = 0
-    const timer = setInterval(() => { if (tries++ < 50) a.broadcast({ all: true }) }, 100)
+    await a.send(b.id, { hello: 'b', n: 1 })
+    await a.broadcast({ all: true }) // reliable: once is enough
     const [bMsgs, cMsgs] = await Promise.all([atB, atC])
-    clearInterval(timer)
     expect(bMsgs.find(m => m.channel === 'direct')).toMatchObject({ from: a.id, payload: { hello: 'b', n: 1 } })
     expect(bMsgs.find(m => m.channel === 'group')).toMatchObject({ from: a.id, payload: { all: true } })
     expect(cMsgs[0]).toMatchObject({ from: a.id, channel: 'group', payload: { all: true } })
@@ -154,41 +151,13 @@ describe('a member in one process', () => {
     const a = await member(c, 'a')
     const b = await member(c, 'b', [hostPort(a)])
     await b.waitForView(v => v.members.length === 2, { timeoutMs: 10_000 })
-    // wait for the gossipsub mesh: a probe broadcast until one arrives
-    const probe = new Promise<void>(resolve => { const on = (): void => { b.off('message', on); resolve() }; b.on('message', on) })
-    let tries = 0
-    const timer = setInterval(() => { if (tries++ < 50) a.broadcast('probe') }, 100)
-    await probe
-    clearInterval(timer)
     const seen: number[] = []
     const all = new Promise<void>(resolve => {
       b.on('message', m => { if (typeof m.payload === 'number') { seen.push(m.payload); if (seen.length === 5000) resolve() } })
     })
-    for (let i = 0; i < 5000; i++) a.broadcast(i) // one synchronous burst
+    for (let i = 0; i < 5000; i++) void a.broadcast(i) // one synchronous burst, within the send window
     await all
     expect(seen).toEqual(Array.from({ length: 5000 }, (_, i) => i))
-  })
-
-  it('drops a batch that smuggles a protocol message, keeping the user frames beside it', async () => {
-    const c = cluster()
-    const a = await member(c, 'a')
-    const codec = new Codec(c, 1 << 20)
-    const got: unknown[] = []
-    a.on('message', m => got.push(m.payload))
-    const t = createLibp2pTransport({ cluster: c, listen: ['/ip4/127.0.0.1/tcp/0'], maxFrameBytes: 1 << 20, onDrop: () => {} })
-    await t.start({ onConnected: () => {}, onDisconnected: () => {}, onDialFailed: () => {}, onDirect: () => {}, onGroup: () => {} })
-    try {
-      const batch = codec.encode({ t: 'batch', frames: [codec.encode({ t: 'user', payload: 'ok-1' }), codec.encode({ t: 'leave', epoch: a.epoch }), codec.encode({ t: 'user', payload: 'ok-2' })] })
-      t.dial({ addresses: [...a.addresses] })
-      await waitUntil(() => t.isConnected(a.id), 10_000, 'the connection')
-      const deadline = Date.now() + 10_000
-      while (got.length < 2 && Date.now() < deadline) { t.publish(batch); await new Promise(resolve => setTimeout(resolve, 200)) }
-      expect(got.slice(0, 2)).toEqual(['ok-1', 'ok-2'])
-      expect(a.dropped['invalid-batch']).toBeGreaterThan(0)
-      expect(a.view?.members).toHaveLength(1)
-    } finally {
-      await t.stop()
-    }
   })
 
   it('survives garbage at its TCP port and malformed frames on its protocols, without changing the view', async () => {
@@ -268,11 +237,8 @@ describe('a member in one process', () => {
       m.on('message', on)
       return on
     })
-    const deadline = Date.now() + 10_000
-    while (heard.size < rest.length && Date.now() < deadline) {
-      first.broadcast('to everyone')
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
+    await first.broadcast('to everyone')
+    await waitUntil(() => heard.size === rest.length, 10_000, 'every member to hear the broadcast')
     rest.forEach((m, i) => m.off('message', listeners[i] as (msg: Message) => void))
     expect(heard.size).toBe(rest.length)
   })

@@ -75,9 +75,9 @@ async function blast (count: number, size: number, rate: number): Promise<void> 
   let sent = 0
   while (sent < count) {
     // Paced: send what is due by now, then wait a little. Unpaced: batches, yielding to the
-    // event loop between them so the transport can write (publish has no back-pressure).
+    // event loop between them; awaiting each broadcast is the back-pressure (the send window).
     const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 1000)
-    for (; sent < due; sent++) member.broadcast({ s: wallClockMs(), n: sent, p: pad })
+    for (; sent < due; sent++) await member.broadcast({ s: wallClockMs(), n: sent, p: pad })
     if (rate > 0) await new Promise(resolve => setTimeout(resolve, 2))
     else await yieldToLoop()
   }

@@ -35,6 +35,8 @@ export interface Health {
   dead: boolean
   /** The same id started again (a newer incarnation): this one is dead for good. */
   superseded: boolean
+  /** It installed a view of its own without us (see `seceded`): dead to this view for good. */
+  seceded: boolean
   lastDial: number
 }
 
@@ -193,6 +195,17 @@ export class FailureDetector {
     this.declareDead(peer, now)
   }
 
+  /**
+   * The member installed a view of its own that leaves us out, and we outnumber it (see
+   * Membership.onNewerView): it is gone from this view, whatever it sends us from now on.
+   */
+  seceded (peer: string, now: number): void {
+    const h = this.health.get(peer)
+    if (h === undefined) return
+    h.seceded = true
+    this.declareDead(peer, now)
+  }
+
   // ─── a new view ────────────────────────────────────────────────────────
 
   /**
@@ -315,7 +328,9 @@ export class FailureDetector {
   // ─── internals ─────────────────────────────────────────────────────────
 
   private heardFrom (peer: string, h: Health, now: number): void {
-    if (h.superseded) return // messages now come from the new incarnation
+    // A superseded incarnation's messages now come from the new one; a member that seceded
+    // speaks for its own group, which a merge, not this view, takes back.
+    if (h.superseded || h.seceded) return
     h.lastHeard = now
     if (h.verify !== undefined || h.dead) {
       h.verify = undefined
@@ -424,5 +439,5 @@ export class FailureDetector {
 }
 
 function newHealth (now: number, echo: number): Health {
-  return { lastHeard: now, lastTs: NEVER, echo, dead: false, superseded: false, lastDial: NEVER, lastSent: NEVER, planned: false }
+  return { lastHeard: now, lastTs: NEVER, echo, dead: false, superseded: false, seceded: false, lastDial: NEVER, lastSent: NEVER, planned: false }
 }

@@ -412,9 +412,24 @@ export class Membership implements CoreContext {
       this.install(makeView(theirs.epoch, theirs.members, theirs.basis), now)
     } else if (this._status === 'leaving') {
       this.finishLeave()
+    } else if (this.outnumbers(theirs)) {
+      // Their view leaves us out, but more of our view remains without them than their view
+      // holds: they cut themselves off (a member that could not receive excluded everyone
+      // before we excluded it). Rejoining them would move the group to the smaller side, one
+      // member at a time. We exclude them instead, and the merge of the two groups (the larger
+      // side's coordinator stays) brings them back, as after any partition.
+      for (const m of theirs.members) this.detector.seceded(m.id, now)
     } else {
       this.excluded(from, theirs, now)
     }
+  }
+
+  /** Whether the members of our view outside `theirs` (we among them) are more than `theirs` holds. */
+  private outnumbers (theirs: ViewSummary): boolean {
+    const view = this._view
+    if (view === undefined) return false
+    const theirIds = new Set(theirs.members.map(m => m.id))
+    return view.members.filter(m => !theirIds.has(m.id)).length > theirIds.size
   }
 
   /** We were removed from the group (false suspicion, or a pause): rejoin as the youngest. */
@@ -423,12 +438,16 @@ export class Membership implements CoreContext {
     this.out.push({ type: 'excluded', by, previous })
     // Members of our old view that the group's view lacks are gone too, and those that went
     // silent on us may be across a cut (their connections would hold our join behind TCP's
-    // backed-off retransmissions): drop those connections; the rejoin dials afresh.
+    // backed-off retransmissions): drop those connections; the rejoin dials afresh. The same
+    // holds for the member that told us and for the group's coordinator, even though we hear
+    // them: they excluded us because they did not hear us (a one-way cut), so what we send on
+    // the old connection may wait for TCP's next backed-off retransmission.
     const silent = new Set(this.detector.silent(now))
+    const deaf = new Set([by, theirs.members[0]?.id])
     for (const m of previous?.members ?? []) {
       if (m.id === this._me.id) continue
       const gone = !theirs.members.some(t => t.id === m.id) && !this.agreement.pendingLeaves.has(m.id)
-      if (gone || silent.has(m.id)) this.out.push({ type: 'hangup', peer: m.id })
+      if (gone || silent.has(m.id) || deaf.has(m.id)) this.out.push({ type: 'hangup', peer: m.id })
     }
     this._view = undefined
     this._myRank = -1

@@ -44,8 +44,14 @@ export interface DriverEnv {
   sendService: (to: string, service: string, data: unknown) => void
   dial: (peer: string, addrs: readonly string[]) => void
   hangup: (peer: string) => void
-  /** Dials every seed again (the member knows its seed addresses). */
-  dialSeeds: () => void
+  /**
+   * Dials every seed again (the member knows its seed addresses). `probe`: the member was in a
+   * group before (it is alone after an exclusion or a partition), so a seed may be across a cut
+   * that can heal at any moment: the dial gives up soon, as a discovery probe does, so that the
+   * next round dials afresh instead of waiting behind a SYN lost to the cut (and probes to the
+   * same peer, which join a pending dial, are not held up by it either).
+   */
+  dialSeeds: (probe: boolean) => void
   /** Writes durable state; false when the write failed. */
   persist: (maxEpoch: number, basis: Basis) => boolean
   events: DriverEvents
@@ -100,6 +106,8 @@ export class MemberDriver {
   private readonly dualMasters: DualMasterDetector
   private cancelAnnounce: (() => void) | undefined
   private lastSeedDial = Number.NEGATIVE_INFINITY
+  /** This member has been in a group with others (see `dialSeeds`' probe). */
+  private wasMember = false
   /** When the core's timer last fired: the cap on its sleep counts from there, not from the last input. */
   private lastTick = Number.NEGATIVE_INFINITY
   private leftWaiter: (() => void) | undefined
@@ -289,6 +297,7 @@ export class MemberDriver {
         break
       case 'install': {
         const core = this.core as Membership
+        if (e.view.members.length > 1) this.wasMember = true
         const { joined, left } = diffMembers(e.previous, e.view)
         const isCoordinator = core.isCoordinator(env.now())
         env.events.view({ view: e.view, previous: e.previous, joined, left, isCoordinator, quorum: core.quorumProblem ?? 'ok' })
@@ -361,7 +370,7 @@ export class MemberDriver {
 
   private dialSeeds (now: number): void {
     this.lastSeedDial = now
-    this.env.dialSeeds()
+    this.env.dialSeeds(this.wasMember)
   }
 
   // ─── what the application sees ─────────────────────────────────────────

@@ -147,7 +147,7 @@ class SimProcess implements SimNode, Endpoint {
       sendService: (to, service, data) => { sim.net.send(this, to, { kind: 'service', service, data }, { onlyIfConnected: true, dialTimeoutMs: sim.dialTimeoutMs }) },
       dial: (peer) => { sim.net.dial(this, peer, sim.dialTimeoutMs) },
       hangup: peer => { sim.net.hangup(this, peer) },
-      dialSeeds: () => { for (const seed of this.seeds) if (seed !== this.id) sim.net.dial(this, seed, sim.dialTimeoutMs) },
+      dialSeeds: probe => { for (const seed of this.seeds) if (seed !== this.id) sim.net.dial(this, seed, probe ? Math.min(300, sim.dialTimeoutMs) : sim.dialTimeoutMs) },
       persist: (maxEpoch, basis) => { this.persisted = { maxEpoch, basis }; return true },
       events: {
         view: c => { this.installs.push({ at: sim.now, view: c.view }) },

@@ -9,19 +9,15 @@ import { Packr } from 'msgpackr'
 import type { MemberRecord, Metadata } from '../core/member.js'
 import { MESSAGE_TYPES, type ProtocolMessage, type ViewSummary } from '../core/messages.js'
 import { MAX_CANDIDATES, type Candidate } from '../core/quorum.js'
+import { MESSAGING_TYPES, validateMessaging, type MessagingFrame } from '../messaging/wire.js'
 
-export const WIRE_VERSION = 1
-
-/** An application message: `payload` is any msgpack-encodable value. */
-export interface UserMessage { readonly t: 'user', readonly payload: unknown }
+export const WIRE_VERSION = 2
 
 /** A message of one of Conclave's own services (the scheduler), by service name. */
 export interface ServiceMessage { readonly t: 'svc', readonly s: string, readonly d: unknown }
 
-/** Several encoded frames (user broadcasts) sent as one group message: see batcher.ts. */
-export interface BatchMessage { readonly t: 'batch', readonly frames: readonly Uint8Array[] }
-
-export type WireMessage = ProtocolMessage | UserMessage | ServiceMessage | BatchMessage
+/** Application messages travel in messaging frames (messaging/wire.ts), their payloads encoded by encodePayload. */
+export type WireMessage = ProtocolMessage | ServiceMessage | MessagingFrame
 
 export type DecodeResult =
   | { readonly ok: true, readonly msg: WireMessage }
@@ -29,9 +25,22 @@ export type DecodeResult =
 
 export type DropReason = 'oversized' | 'malformed' | 'unknown-version' | 'foreign-cluster' | 'unknown-type' | 'invalid'
 
-const LIMITS = { members: 1024, addrs: 32, string: 1024, metaKeys: 64, batch: 10_000 }
+const LIMITS = { members: 1024, addrs: 32, string: 1024, metaKeys: 64 }
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true })
+
+/** Encodes an application payload (checked by payload.ts first) for a data frame. */
+export function encodePayload (value: unknown): Uint8Array {
+  return packr.pack(value)
+}
+
+export function decodePayload (bin: Uint8Array): { readonly ok: true, readonly value: unknown } | { readonly ok: false, readonly value?: undefined } {
+  try {
+    return { ok: true, value: packr.unpack(bin) }
+  } catch {
+    return { ok: false }
+  }
+}
 
 export class Codec {
   constructor (readonly cluster: string, readonly maxBytes: number) {}
@@ -52,13 +61,10 @@ export class Codec {
     if (raw.v !== WIRE_VERSION) return { ok: false, reason: 'unknown-version' }
     if (raw.c !== this.cluster) return { ok: false, reason: 'foreign-cluster' }
     const t = raw.t
-    if (t === 'user') return { ok: true, msg: { t: 'user', payload: raw.payload } }
     if (t === 'svc') return str(raw.s) ? { ok: true, msg: { t: 'svc', s: raw.s, d: raw.d } } : { ok: false, reason: 'invalid' }
-    if (t === 'batch') {
-      const frames = raw.frames
-      return Array.isArray(frames) && frames.length <= LIMITS.batch && frames.every(f => f instanceof Uint8Array)
-        ? { ok: true, msg: { t: 'batch', frames: frames as Uint8Array[] } }
-        : { ok: false, reason: 'invalid' }
+    if ((MESSAGING_TYPES as readonly unknown[]).includes(t)) {
+      const m = validateMessaging(t as MessagingFrame['t'], raw)
+      return m === undefined ? { ok: false, reason: 'invalid' } : { ok: true, msg: m }
     }
     if (typeof t !== 'string' || !(MESSAGE_TYPES as readonly string[]).includes(t)) return { ok: false, reason: 'unknown-type' }
     const msg = validate(t as ProtocolMessage['t'], raw)

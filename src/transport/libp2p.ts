@@ -460,7 +460,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     }
   }
 
-  dial (target: { peer?: string, addresses: readonly string[] }): void {
+  dial (target: { peer?: string, addresses: readonly string[] }, opts: { readonly dialTimeoutMs?: number } = {}): void {
     try {
       if (!this.running) return
       const addresses = [...(target.addresses ?? [])]
@@ -477,10 +477,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
           this.later(() => { this.handlers?.onDialFailed({ peer }, `invalid peer id: ${describe(err)}`) })
           return
         }
-        this.openChannel(peer, peerId, addresses, false)
+        this.openChannel(peer, peerId, addresses, false, opts.dialTimeoutMs)
         return
       }
-      for (const address of addresses) this.dialAddress(address)
+      for (const address of addresses) this.dialAddress(address, opts.dialTimeoutMs ?? this.dialTimeoutMs)
     } catch (err) {
       this.later(() => { this.handlers?.onDialFailed({ peer: target.peer }, describe(err)) })
     }
@@ -601,7 +601,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   // ---- dialling bare addresses ----
 
-  private dialAddress (address: string): void {
+  private dialAddress (address: string, dialTimeoutMs: number): void {
     if (this.dialing.has(address)) return // concurrent dials to one target do not pile up
     const node = this.node
     if (node === undefined) return
@@ -622,7 +622,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
         release = await this.dialSlots.acquire(true)
         if (!this.running) return
         // No /p2p/ in a seed: libp2p learns the peer id from the noise handshake.
-        const conn = await node.dial(ma, { signal: AbortSignal.timeout(this.dialTimeoutMs) })
+        const conn = await node.dial(ma, { signal: AbortSignal.timeout(dialTimeoutMs) })
         release()
         if (!this.running) return
         const peer = conn.remotePeer.toString()

@@ -63,7 +63,7 @@ export interface Transport {
   /** Publishes `frame` on the group topic. Never throws. */
   publish(frame: Uint8Array): void
   /** Ensures a connection (and direct stream) to a peer or to a bare address (a seed, `/ip4/…/tcp/…`). */
-  dial(target: { peer?: string, addresses: readonly string[] }): void
+  dial(target: { peer?: string, addresses: readonly string[] }, opts?: { readonly dialTimeoutMs?: number }): void
   isConnected(peer: string): boolean
   /** Closes every connection to `peer` (a member removed as dead). Optional; never throws. */
   disconnect?(peer: string): void

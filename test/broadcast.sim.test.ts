@@ -1,0 +1,239 @@
+/**
+ * The reliable broadcast layer alone (src/messaging/broadcast.ts), several instances wired by
+ * an in-memory network under a manual clock, with loss, duplication, reordering across stream
+ * breaks, crashes and view changes driven by the test. Invariants checked on every run:
+ * per-sender FIFO, no duplicates, delivery only in the view a message was sent in, and every
+ * message of a sender that survives into the next view delivered before that view's event.
+ */
+import { describe, expect, it } from 'vitest'
+import { ReliableBroadcast, DEFAULT_BROADCAST_LIMITS, type BroadcastLimits } from '../src/messaging/broadcast.js'
+import type { MessagingFrame } from '../src/messaging/wire.js'
+import { Codec } from '../src/transport/codec.js'
+import { seededRandom } from '../src/testing/random.js'
+
+const codec = new Codec('sim', 1 << 22)
+
+interface Delivery { from: string, n: number, epoch: number, sentIn: number }
+type Event = { kind: 'deliver', d: Delivery } | { kind: 'view', epoch: number }
+
+class Net {
+  now = 0
+  private readonly timers: Array<{ at: number, fn: () => void, cancelled: boolean }> = []
+  private readonly soonQueue: Array<() => void> = []
+  /** Per directed link, frames in flight (a stream: order kept unless the link breaks). */
+  private readonly links = new Map<string, Uint8Array[]>()
+  readonly nodes = new Map<string, SimNode>()
+  /** Probability that a frame is lost by a stream break (the stream then reconnects). */
+  loss = 0
+  dup = 0
+  cut = new Set<string>()
+  constructor (readonly random: () => number) {}
+
+  setTimer (ms: number, fn: () => void): () => void {
+    const t = { at: this.now + ms, fn, cancelled: false }
+    this.timers.push(t)
+    return () => { t.cancelled = true }
+  }
+
+  soon (fn: () => void): void { this.soonQueue.push(fn) }
+
+  send (from: string, to: string, frame: Uint8Array): void {
+    const key = `${from}>${to}`
+    if (this.cut.has(key)) return
+    let q = this.links.get(key)
+    if (q === undefined) this.links.set(key, q = [])
+    q.push(frame)
+    if (this.random() < this.dup) q.push(frame)
+  }
+
+  /** Delivers one frame per link in flight, runs due soon() work and timers; one step of time. */
+  step (ms = 1): void {
+    for (const [key, q] of this.links) {
+      const frame = q.shift()
+      if (frame === undefined) continue
+      const [from, to] = key.split('>') as [string, string]
+      if (this.random() < this.loss) {
+        // The stream broke: this frame and those queued behind it are gone; the link reconnects.
+        q.length = 0
+        this.nodes.get(from)?.rb.connected(to)
+        this.nodes.get(to)?.rb.connected(from)
+        continue
+      }
+      const node = this.nodes.get(to)
+      if (node === undefined || node.crashed) continue
+      const decoded = codec.decode(frame)
+      if (!decoded.ok) throw new Error('undecodable frame in the simulation')
+      node.rb.receive(from, decoded.msg as MessagingFrame)
+    }
+    for (let i = 0; i < 10 && this.soonQueue.length > 0; i++) for (const fn of this.soonQueue.splice(0)) fn()
+    this.now += ms
+    const due = this.timers.filter(t => t.at <= this.now && !t.cancelled)
+    for (const t of due) { t.cancelled = true; t.fn() }
+    for (let i = this.timers.length - 1; i >= 0; i--) if ((this.timers[i] as { cancelled: boolean }).cancelled) this.timers.splice(i, 1)
+  }
+
+  idle (): boolean {
+    return [...this.links.values()].every(q => q.length === 0) && this.soonQueue.length === 0
+  }
+}
+
+class SimNode {
+  readonly rb: ReliableBroadcast
+  readonly events: Event[] = []
+  crashed = false
+  sent = 0
+  epoch = -1
+  constructor (readonly id: string, readonly net: Net, limits: Partial<BroadcastLimits> = {}) {
+    this.rb = new ReliableBroadcast({
+      self: id,
+      now: () => net.now,
+      encode: msg => codec.encode(msg),
+      sendFrame: (to, frame) => { if (!this.crashed) net.send(id, to, frame) },
+      deliver: (from, bin, epoch) => {
+        const [n, sentIn] = JSON.parse(Buffer.from(bin).toString()) as [number, number]
+        this.events.push({ kind: 'deliver', d: { from, n, epoch, sentIn } })
+      },
+      viewReady: epoch => { this.events.push({ kind: 'view', epoch }) },
+      countDrop: () => {},
+      setTimer: (ms, fn) => net.setTimer(ms, fn),
+      soon: fn => { net.soon(fn) }
+    }, { ...DEFAULT_BROADCAST_LIMITS, maxFrameBytes: 4096, resendAfterMs: 200, flushTimeoutMs: 3000, ...limits })
+    net.nodes.set(id, this)
+  }
+
+  broadcast (): Promise<void> | undefined {
+    const n = ++this.sent
+    return this.rb.broadcast(Buffer.from(JSON.stringify([n, this.epoch])))
+  }
+
+  install (epoch: number, members: string[]): void {
+    this.epoch = epoch
+    this.rb.install({ epoch, members })
+  }
+}
+
+/** Checks the invariants on one node's event log; returns the deliveries by sender. */
+function check (node: SimNode, views: Map<number, string[]>): Map<string, number[]> {
+  const bySender = new Map<string, number[]>()
+  let deliveryEpoch: number | undefined
+  for (const ev of node.events) {
+    if (ev.kind === 'view') { deliveryEpoch = ev.epoch; continue }
+    const { from, n, epoch, sentIn } = ev.d
+    expect(epoch, `${node.id}: a message of ${from} delivered in the view it was sent in`).toBe(sentIn)
+    expect(epoch, `${node.id}: delivered only in its delivery view`).toBe(deliveryEpoch)
+    expect(views.get(epoch)?.includes(from), `${node.id}: ${from} is a member of view ${epoch}`).toBe(true)
+    const list = bySender.get(from) ?? []
+    if (list.length > 0) expect(n, `${node.id}: FIFO from ${from}, no duplicates`).toBeGreaterThan(list[list.length - 1] as number)
+    list.push(n)
+    bySender.set(from, list)
+  }
+  return bySender
+}
+
+describe('reliable broadcast (simulated network)', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`delivers every message in order, once, in its view, across view changes, with stream breaks and duplicates (seed ${seed})`, () => {
+      const net = new Net(seededRandom(seed))
+      net.loss = 0.02
+      net.dup = 0.05
+      const ids = ['a', 'b', 'c', 'd']
+      const nodes = ids.map(id => new SimNode(id, net))
+      const views = new Map<number, string[]>()
+      const install = (epoch: number, members: string[]): void => {
+        views.set(epoch, members)
+        for (const id of members) net.nodes.get(id)?.install(epoch, members)
+      }
+      install(1, ['a', 'b', 'c'])
+      for (let t = 0; t < 400; t++) {
+        for (const id of ['a', 'b', 'c']) if (net.random() < 0.5) net.nodes.get(id)?.broadcast()
+        if (t === 150) install(2, ['a', 'b', 'c', 'd']) // d joins
+        if (t === 300) {
+          // c crashes; the others install a view without it
+          (net.nodes.get('c') as SimNode).crashed = true
+          install(3, ['a', 'b', 'd'])
+        }
+        net.step()
+      }
+      for (let t = 0; t < 20_000 && !(net.idle() && nodes.every(n => n.rb.unackedBytes === 0 || n.crashed)); t++) net.step()
+      for (const node of nodes.filter(n => !n.crashed)) {
+        const got = check(node, views)
+        // Every view this node was in ends in its delivery view.
+        expect(node.events.filter(e => e.kind === 'view').map(e => (e as { epoch: number }).epoch)).toEqual(node.id === 'd' ? [2, 3] : [1, 2, 3])
+        // A survivor's messages: all of them (they sent nothing while crashed), in order, none lost.
+        for (const s of nodes.filter(n => !n.crashed && n.id !== node.id)) {
+          const list = got.get(s.id) ?? []
+          const firstN = node.id === 'd' ? Math.min(...list) : 1
+          expect(list, `${node.id} got all of ${s.id}'s`).toEqual(Array.from({ length: s.sent - firstN + 1 }, (_, i) => firstN + i))
+        }
+      }
+      // Virtual synchrony: what a survivor sent in view 1 was delivered by b before view 2's event.
+      const b = net.nodes.get('b') as SimNode
+      const view2At = b.events.findIndex(e => e.kind === 'view' && e.epoch === 2)
+      const aInView1 = b.events.filter((e, i) => e.kind === 'deliver' && e.d.from === 'a' && e.d.sentIn === 1 && i > view2At)
+      expect(aInView1).toEqual([])
+    })
+  }
+
+  it('holds broadcasts back while its window is full, and lets them go as acknowledgements come', async () => {
+    const net = new Net(seededRandom(9))
+    const a = new SimNode('a', net, { windowBytes: 100 })
+    const b = new SimNode('b', net)
+    a.install(1, ['a', 'b'])
+    b.install(1, ['a', 'b'])
+    const promises: Array<Promise<void> | undefined> = []
+    for (let i = 0; i < 200; i++) promises.push(a.broadcast())
+    const waiting = promises.filter(p => p !== undefined)
+    expect(waiting.length).toBeGreaterThan(150) // 6–10 B each: 10–16 fit the window
+    expect(a.rb.unackedBytes).toBeLessThanOrEqual(100)
+    let settled = 0
+    for (const p of waiting) void p?.then(() => { settled++ })
+    for (let t = 0; t < 2000 && b.events.filter(e => e.kind === 'deliver').length < 200; t++) { net.step(); await Promise.resolve() }
+    await Promise.resolve()
+    expect(settled).toBe(waiting.length)
+    expect(check(b, new Map([[1, ['a', 'b']]])).get('a')).toEqual(Array.from({ length: 200 }, (_, i) => i + 1))
+  })
+
+  it('drops a forged sequence number far ahead and a frame from outside the view, without blocking later delivery', () => {
+    const net = new Net(seededRandom(3))
+    const a = new SimNode('a', net)
+    const b = new SimNode('b', net)
+    a.install(1, ['a', 'b'])
+    b.install(1, ['a', 'b'])
+    const bin = Buffer.from(JSON.stringify([99, 1]))
+    b.rb.receive('a', { t: 'rb', e: 1, s: 1_000_000, m: [bin] }) // a gap nobody can fill
+    b.rb.receive('mallory', { t: 'rb', e: 1, s: 1, m: [bin] }) // not in the view
+    for (let i = 0; i < 5; i++) a.broadcast()
+    for (let t = 0; t < 500; t++) net.step()
+    expect(check(b, new Map([[1, ['a', 'b']]])).get('a')).toEqual([1, 2, 3, 4, 5])
+  })
+
+  it('gives a flush up after flushTimeoutMs when a survivor never sends its own', () => {
+    const net = new Net(seededRandom(4))
+    const a = new SimNode('a', net)
+    const b = new SimNode('b', net, { flushTimeoutMs: 1000 })
+    a.install(1, ['a', 'b'])
+    b.install(1, ['a', 'b'])
+    net.cut.add('a>b') // a's frames never reach b (its flush included)
+    a.install(2, ['a', 'b'])
+    b.install(2, ['a', 'b'])
+    for (let t = 0; t < 900; t++) net.step()
+    expect(b.events.filter(e => e.kind === 'view').length).toBe(1)
+    for (let t = 0; t < 200; t++) net.step()
+    expect(b.events.filter(e => e.kind === 'view').map(e => (e as { epoch: number }).epoch)).toEqual([1, 2])
+  })
+
+  it('holds frames of a view it has not installed yet, and delivers them once it has', () => {
+    const net = new Net(seededRandom(5))
+    const a = new SimNode('a', net)
+    const b = new SimNode('b', net)
+    a.install(1, ['a', 'b'])
+    b.install(1, ['a', 'b'])
+    a.install(2, ['a', 'b']) // a is ahead: its view-2 broadcasts reach b before b installs view 2
+    for (let i = 0; i < 3; i++) a.broadcast()
+    for (let t = 0; t < 50; t++) net.step()
+    expect(b.events.filter(e => e.kind === 'deliver')).toEqual([])
+    b.install(2, ['a', 'b'])
+    for (let t = 0; t < 50; t++) net.step()
+    expect(b.events.map(e => e.kind === 'view' ? `view ${e.epoch}` : `${e.d.from}${e.d.n}@${e.d.epoch}`)).toEqual(['view 1', 'view 2', 'a1@2', 'a2@2', 'a3@2'])
+  })
+})
