@@ -149,3 +149,16 @@ export class NotDeliveredError extends ConclaveError {
     this.reason = reason
   }
 }
+
+/**
+ * An async iterator's consumer fell `highWaterMark` events behind: the iterator yielded what it
+ * had buffered and ended with this error (the events after that were not buffered).
+ */
+export class IteratorOverflowError extends ConclaveError {
+  readonly highWaterMark: number
+  constructor (what: string, highWaterMark: number) {
+    super(`${what}: the consumer fell ${highWaterMark} events behind, so the iterator ended (consume faster, or pass a larger highWaterMark)`, 'ERR_ITERATOR_OVERFLOW')
+    this.name = 'IteratorOverflowError'
+    this.highWaterMark = highWaterMark
+  }
+}

@@ -8,7 +8,7 @@ export type { EndpointSource, RegistryEntry, RegistrySnapshot } from './registry
 export { Observer, createObserver, type ObserverOptions, type ObserverEvents } from './registry/observer.js'
 export { MasterClient, followMaster, type MasterClientOptions, type MasterFetchInit, type MasterChange } from './registry/master-client.js'
 export { resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
-export { ConclaveError, InvalidOptionError, ListenError, type ListenFailure, NotRunningError, NotInViewError, InvalidPayloadError, MessageTooLargeError, TimeoutError, NoMasterError, NotDeliveredError } from './errors.js'
+export { ConclaveError, InvalidOptionError, ListenError, type ListenFailure, NotRunningError, NotInViewError, InvalidPayloadError, MessageTooLargeError, TimeoutError, NoMasterError, NotDeliveredError, IteratorOverflowError } from './errors.js'
 export { ClusterKey, KeyFormatError } from './security/cluster-key.js'
 export { DEFAULT_TIMING, silenceDetectionMs, leaseMarginMs, type Timing } from './core/timing.js'
 export { coordinatorOf, mastersOf, sameView, type View, type ViewId } from './core/view.js'

@@ -11,7 +11,7 @@
  * Conclave's own parts (registry, scheduler) hear of view changes through `onViewChange`, which
  * runs before any user listener, so a user listener can never starve them.
  */
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter } from 'node:events'
 import { inspect } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { randomInt } from 'node:crypto'
@@ -30,6 +30,7 @@ import { createLibp2pTransport } from './transport/libp2p.js'
 import { newPeerKey } from './transport/peer-key.js'
 import { DurableState, type StateDirError } from './state/durable-state.js'
 import { Messaging } from './messaging/messaging.js'
+import { boundedEvents, highWaterMarkOf, type IterateOptions } from './internal/bounded-events.js'
 import { FRAME_OVERHEAD, isMessagingFrame } from './messaging/wire.js'
 import { rejectUnknownKeys, resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, TimeoutError } from './errors.js'
@@ -419,7 +420,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   }
 
   /** This member's promotions and demotions for masters(N), until `signal` aborts or it stops. */
-  mastershipChanges (opts: FilterOptions & { signal?: AbortSignal } = {}): AsyncIterable<MastershipChange> {
+  mastershipChanges (opts: FilterOptions & IterateOptions = {}): AsyncIterable<MastershipChange> {
     return mastershipChanges(this, opts)
   }
 
@@ -658,28 +659,32 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     })
   }
 
-  /** Every view change from now on, until `signal` aborts or the member stops (at once if it has). */
-  views (opts: { signal?: AbortSignal } = {}): AsyncIterable<ViewChange> {
-    return this.iterate('view', opts.signal)
+  /**
+   * Every view change from now on, until `signal` aborts or the member stops (at once if it
+   * has). At most `highWaterMark` (10,000) changes wait for a busy consumer; one more and the
+   * iterator yields those and then throws IteratorOverflowError.
+   */
+  views (opts: IterateOptions = {}): AsyncIterable<ViewChange> {
+    return this.iterate('view', opts, 'member.views()')
   }
 
-  /** Every application message from now on, until `signal` aborts or the member stops (at once if it has). */
-  messages (opts: { signal?: AbortSignal } = {}): AsyncIterable<Message> {
-    return this.iterate('message', opts.signal)
+  /**
+   * Every application message from now on, until `signal` aborts or the member stops (at once
+   * if it has). Bounded like `views()`: a consumer 10,000 messages behind gets
+   * IteratorOverflowError after the buffered ones (listeners of 'message' still get them all).
+   */
+  messages (opts: IterateOptions = {}): AsyncIterable<Message> {
+    return this.iterate('message', opts, 'member.messages()')
   }
 
   // ─── internals ───────────────────────────────────────────────────────────
 
-  private async * iterate<E extends 'view' | 'message'>(event: E, signal: AbortSignal | undefined): AsyncGenerator<MemberEvents[E][0]> {
-    const combined = signal === undefined ? this.lifetime.signal : AbortSignal.any([signal, this.lifetime.signal])
-    if (combined.aborted) return
-    try {
-      for await (const args of on(this as EventEmitter, event, { signal: combined })) {
-        yield (args as MemberEvents[E])[0]
-      }
-    } catch (err) {
-      if (!combined.aborted) throw err
-    }
+  private iterate<E extends 'view' | 'message'>(event: E, opts: IterateOptions, what: string): AsyncGenerator<MemberEvents[E][0]> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('opts', 'an object such as { signal, highWaterMark }', opts)
+    rejectUnknownKeys(opts, ['signal', 'highWaterMark'])
+    const hwm = highWaterMarkOf(opts)
+    const combined = opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
+    return boundedEvents<MemberEvents[E][0]>(this, event, combined, hwm, what)
   }
 
   private async doStop (): Promise<void> {

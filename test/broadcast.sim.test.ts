@@ -222,6 +222,21 @@ describe('reliable broadcast (simulated network)', () => {
     expect(b.events.filter(e => e.kind === 'view').map(e => (e as { epoch: number }).epoch)).toEqual([1, 2])
   })
 
+  it('an excluded member emits what it installed, and its next view at once (nobody owes it a flush)', () => {
+    const net = new Net(seededRandom(6))
+    const a = new SimNode('a', net)
+    const b = new SimNode('b', net)
+    a.install(1, ['a', 'b'])
+    b.install(1, ['a', 'b'])
+    net.cut.add('a>b')
+    b.install(2, ['a', 'b']) // waits for a's flush, which never comes
+    b.rb.suspend() // then b learns it was excluded
+    expect(b.events.map(e => e.kind === 'view' ? e.epoch : 'msg')).toEqual([1, 2])
+    b.install(4, ['a', 'b']) // rejoined
+    expect(b.events.map(e => e.kind === 'view' ? e.epoch : 'msg')).toEqual([1, 2, 4])
+    expect(b.broadcast()).toBeUndefined() // admitted in its new view
+  })
+
   it('holds frames of a view it has not installed yet, and delivers them once it has', () => {
     const net = new Net(seededRandom(5))
     const a = new SimNode('a', net)

@@ -4,7 +4,7 @@
  * event; acknowledged sends; what a stranger's messaging frames get.
  */
 import { describe, expect, it } from 'vitest'
-import { NotDeliveredError, NotInViewError, NotRunningError, InvalidOptionError, type Message } from '../src/index.js'
+import { IteratorOverflowError, NotDeliveredError, NotInViewError, NotRunningError, InvalidOptionError, type Message } from '../src/index.js'
 import { createLibp2pTransport } from '../src/transport/libp2p.js'
 import { Codec, encodePayload } from '../src/transport/codec.js'
 import { waitUntil } from '../src/testing/member-process.js'
@@ -113,6 +113,25 @@ describe('reliable messaging between real members', () => {
     await a.stop()
     expect(() => a.send(a.id, 1)).toThrow(NotRunningError)
     expect(() => a.broadcast(1)).toThrow(NotRunningError)
+  })
+
+  it('messages() buffers up to highWaterMark for a busy consumer, then yields those and throws IteratorOverflowError', async () => {
+    const c = cluster()
+    const a = await member(c, 'a')
+    const b = await member(c, 'b', [hostPort(a)])
+    await a.waitForView(v => v.members.length === 2, { timeoutMs: 10_000 })
+    expect(() => b.messages({ highWaterMark: 0 })).toThrow(InvalidOptionError)
+    expect(() => b.views({ highwatermark: 5 } as never)).toThrow(/did you mean "highWaterMark"/)
+    const it = b.messages({ highWaterMark: 10 })[Symbol.asyncIterator]()
+    const first = it.next() // subscribes
+    let heard = 0
+    b.on('message', () => { heard++ })
+    for (let i = 0; i < 50; i++) await a.broadcast(i)
+    await waitUntil(() => heard === 50, 10_000, 'the 50 broadcasts') // every listener still hears all
+    const got = [(await first).value?.payload]
+    for (let i = 1; i < 10; i++) got.push((await it.next()).value?.payload)
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => i))
+    await expect(it.next()).rejects.toBeInstanceOf(IteratorOverflowError)
   })
 
   it('messaging frames from a stranger are dropped and counted, never delivered', async () => {

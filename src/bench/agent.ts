@@ -6,6 +6,11 @@
  *   { "cmd": "peek" }    prints {"type":"peek", received} (no reset)
  *   { "cmd": "report" }  prints {"type":"report", received, firstAt, lastAt, latency: {…}} for
  *        the group messages received since the last report, then resets
+ *   { "cmd": "digest" }  prints {"type":"digest", senders: { id: { count, first, last, gaps,
+ *        wrongView } }}: per sender, since the start, how many of its blast messages arrived,
+ *        the first and last sequence numbers, how often one did not follow the one before it
+ *        (a loss, a duplicate or a reorder) and how many carried an epoch other than the one the
+ *        sender stamped in it
  * Latency is the receive time minus the send time stamped in the message (one machine's
  * wall clock, so both ends read the same clock).
  */
@@ -52,8 +57,21 @@ let lastAt = 0
 let latencies: number[] = []
 /** The slowest deliveries since the last report, as [receive time, latency]: when did the tail happen. */
 let worst: Array<[number, number]> = []
+/** Per sender, the order and views of its blast messages (the `digest` command). */
+const digest = new Map<string, { count: number, first: number, last: number, gaps: number, wrongView: number }>()
 member.on('message', m => {
   if (m.channel !== 'group') return
+  const { n: seq, e: sentIn } = (m.payload as { n?: unknown, e?: unknown } | null) ?? {}
+  if (typeof seq === 'number') {
+    const d = digest.get(m.from)
+    if (d === undefined) digest.set(m.from, { count: 1, first: seq, last: seq, gaps: 0, wrongView: sentIn === m.epoch ? 0 : 1 })
+    else {
+      d.count++
+      if (seq !== d.last + 1) d.gaps++
+      d.last = seq
+      if (sentIn !== m.epoch) d.wrongView++
+    }
+  }
   const sentAt = (m.payload as { s?: unknown } | null)?.s
   if (typeof sentAt !== 'number') return
   const now = wallClockMs()
@@ -69,15 +87,18 @@ member.on('message', m => {
   }
 })
 
+/** Sequence numbers of this agent's blast messages, across blasts. */
+let blasted = 0
+
 async function blast (count: number, size: number, rate: number): Promise<void> {
-  const pad = new Uint8Array(Math.max(0, size - 24)) // the stamp and the sequence number take the rest
+  const pad = new Uint8Array(Math.max(0, size - 34)) // the stamp, the sequence number and the epoch take the rest
   const startedAt = wallClockMs()
   let sent = 0
   while (sent < count) {
     // Paced: send what is due by now, then wait a little. Unpaced: batches, yielding to the
     // event loop between them; awaiting each broadcast is the back-pressure (the send window).
     const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 1000)
-    for (; sent < due; sent++) await member.broadcast({ s: wallClockMs(), n: sent, p: pad })
+    for (; sent < due; sent++) await member.broadcast({ s: wallClockMs(), n: blasted++, e: member.epoch, p: pad })
     if (rate > 0) await new Promise(resolve => setTimeout(resolve, 2))
     else await yieldToLoop()
   }
@@ -89,6 +110,8 @@ createInterface({ input: process.stdin }).on('line', line => {
   try { cmd = JSON.parse(line) as Record<string, unknown> } catch { return }
   if (cmd.cmd === 'blast') {
     blast(Number(cmd.count), Number(cmd.size), Number(cmd.rate)).catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'digest') {
+    out({ type: 'digest', senders: Object.fromEntries(digest) })
   } else if (cmd.cmd === 'peek') {
     out({ type: 'peek', received })
   } else if (cmd.cmd === 'report') {

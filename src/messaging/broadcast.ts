@@ -28,8 +28,8 @@ import { BIN_HEADER, FRAME_OVERHEAD, MAX_BATCH_MESSAGES } from './wire.js'
 
 export interface BroadcastEnv extends MessagingIo {
   readonly self: string
-  /** A broadcast of `from`'s, sent in the view of `epoch`, to hand to the application. */
-  deliver: (from: string, payload: Uint8Array, epoch: number) => void
+  /** Broadcast `seq` of `from`'s, sent in the view of `epoch`, to hand to the application. */
+  deliver: (from: string, payload: Uint8Array, epoch: number, seq: number) => void
   /** The view of `epoch` is now this member's delivery view (its view event may be emitted). */
   viewReady: (epoch: number) => void
 }
@@ -63,6 +63,13 @@ export const DEFAULT_BROADCAST_LIMITS: Omit<BroadcastLimits, 'maxFrameBytes'> = 
 export interface ViewMembers {
   readonly epoch: number
   readonly members: readonly string[]
+}
+
+/** See `ReliableBroadcast.position`. */
+export interface StreamPosition {
+  readonly epoch: number
+  readonly delivered: Readonly<Record<string, number>>
+  readonly own: { readonly epoch: number, readonly seq: number }
 }
 
 interface Waiting { readonly bin: Uint8Array, readonly resolve: () => void, readonly reject: (err: Error) => void }
@@ -104,6 +111,9 @@ class InState {
   lastNakAt = Number.NEGATIVE_INFINITY
 }
 
+/** How long a view change waits for a survivor's flush before asking for it (see `chase`). */
+const FLUSH_CHASE_MS = 100
+
 interface PendingView { readonly epoch: number, readonly members: ReadonlySet<string> }
 
 export class ReliableBroadcast {
@@ -128,6 +138,7 @@ export class ReliableBroadcast {
   private readonly dirtyAcks = new Set<InState>()
   private readonly ackTargets = new WeakMap<InState, { epoch: number, from: string }>()
   private sweepCancel: (() => void) | undefined
+  private chaseCancel: (() => void) | undefined
   private deadlineCancel: (() => void) | undefined
   private stopped = false
   /** Broadcasts handed to the transport (first sends, not resends). */
@@ -329,10 +340,34 @@ export class ReliableBroadcast {
     this.admitWaiting()
   }
 
-  /** This member was excluded: nothing is admitted until it is in a view again. */
+  /**
+   * This member was excluded: its views are over for it. Nothing is admitted until it is in a
+   * view again; views it installed and has not emitted yet are emitted now, with what it holds
+   * for them (nobody will send it their flushes: it is no longer among the survivors); the
+   * next view it installs starts afresh, as its first did.
+   */
   suspend (): void {
-    if (this.current !== undefined) this.flushOut()
+    if (this.stopped) return
+    const o = this.current
+    if (o !== undefined) {
+      this.flushOut()
+      o.closed = true
+      o.live.clear()
+      this.trim(o)
+    }
     this.current = undefined
+    this.deadlineCancel?.()
+    this.deadlineCancel = undefined
+    this.flushDeadline = Number.POSITIVE_INFINITY
+    while (this.pending.length > 0 && !this.stopped && this.delivery !== undefined) {
+      const next = this.pending.shift() as PendingView
+      this.finishEpoch(this.delivery.epoch)
+      this.delivery = next
+      this.env.viewReady(next.epoch)
+      this.deliverHeld(next.epoch)
+    }
+    if (this.delivery !== undefined) this.finishEpoch(this.delivery.epoch)
+    this.delivery = undefined
   }
 
   private armDeadline (now: number): void {
@@ -348,14 +383,14 @@ export class ReliableBroadcast {
       const next = this.pending[0] as PendingView
       const latest = this.latest as PendingView
       const states = this.inbound.get(d.epoch)
-      let complete = true
+      const missing: string[] = []
       for (const id of d.members) {
         if (id === this.env.self || !next.members.has(id) || !latest.members.has(id)) continue
         const st = states?.get(id)
-        if (st === undefined || st.flushN === undefined || st.next - 1 < st.flushN) { complete = false; break }
+        if (st === undefined || st.flushN === undefined || st.next - 1 < st.flushN) missing.push(id)
       }
-      if (!complete) {
-        if (this.env.now() < this.flushDeadline) return
+      if (missing.length > 0) {
+        if (this.env.now() < this.flushDeadline) { this.chase(d.epoch); return }
         this.env.countDrop('flush-timeout', undefined)
       }
       this.finishEpoch(d.epoch)
@@ -387,13 +422,14 @@ export class ReliableBroadcast {
     if (states === undefined) return
     for (const [from, st] of states) {
       const held = st.held
+      const first = st.next - held.length
       st.held = []
       this.heldBytes -= st.heldBytes
       st.heldBytes = 0
-      for (const bin of held) {
+      for (let i = 0; i < held.length; i++) {
         if (this.stopped || this.delivery?.epoch !== epoch) return
         this.delivered++
-        this.env.deliver(from, bin, epoch)
+        this.env.deliver(from, held[i] as Uint8Array, epoch, first + i)
       }
     }
   }
@@ -487,7 +523,7 @@ export class ReliableBroadcast {
       accepted++
       if (live) {
         this.delivered++
-        this.env.deliver(from, bin, msg.e)
+        this.env.deliver(from, bin, msg.e, seq)
         if (this.stopped || this.delivery?.epoch !== msg.e) break
       }
     }
@@ -508,6 +544,30 @@ export class ReliableBroadcast {
     if (st.next - 1 < msg.n) this.nak(from, msg.e, st)
     this.ackLater(st, true)
     this.advance()
+  }
+
+  /**
+   * A flush still incomplete after FLUSH_CHASE_MS asks the survivors it lacks for their flush
+   * and what it counts (a nak resends both): a flush frame lost with a stream that broke
+   * during the view change (a healed cut, whose connections are re-dialled) would otherwise
+   * wait for the sender's stall timer.
+   */
+  private chase (epoch: number): void {
+    if (this.chaseCancel !== undefined) return
+    this.chaseCancel = this.env.setTimer(FLUSH_CHASE_MS, () => {
+      this.chaseCancel = undefined
+      if (this.stopped || this.delivery?.epoch !== epoch || this.pending.length === 0) return
+      const next = this.pending[0] as PendingView
+      const latest = this.latest as PendingView
+      const states = this.inbound.get(epoch)
+      for (const id of this.views.get(epoch) ?? []) {
+        if (id === this.env.self || !next.members.has(id) || !latest.members.has(id)) continue
+        const st = states?.get(id)
+        if (st !== undefined && st.flushN !== undefined && st.next - 1 >= st.flushN) continue
+        this.env.sendFrame(id, this.env.encode({ t: 'rbn', e: epoch, s: st?.next ?? 1 }))
+      }
+      this.advance()
+    })
   }
 
   private nak (from: string, epoch: number, st: InState): void {
@@ -535,6 +595,20 @@ export class ReliableBroadcast {
     if (target === undefined || this.stopped) return
     const f = st.flushN !== undefined && st.next - 1 >= st.flushN
     this.env.sendFrame(target.from, this.env.encode({ t: 'rba', e: target.epoch, s: st.next - 1, ...(f ? { f: true as const } : {}) }))
+  }
+
+  /**
+   * Where this member stands in the broadcast stream: its delivery view, the last broadcast it
+   * delivered of each sender in it, and the last one it sent itself (in its newest view). A
+   * state snapshot taken now reflects exactly the broadcasts up to this point.
+   */
+  position (): StreamPosition | undefined {
+    const d = this.delivery
+    if (d === undefined) return undefined
+    const delivered: Record<string, number> = {}
+    for (const [from, st] of this.inbound.get(d.epoch) ?? []) delivered[from] = st.next - 1
+    const own = this.current
+    return { epoch: d.epoch, delivered, own: own === undefined ? { epoch: d.epoch, seq: 0 } : { epoch: own.epoch, seq: own.lastSeq } }
   }
 
   // ─── timers and stop ────────────────────────────────────────────────────
@@ -575,7 +649,8 @@ export class ReliableBroadcast {
     this.sweepCancel?.()
     this.deadlineCancel?.()
     this.ackTimerCancel?.()
-    this.sweepCancel = this.deadlineCancel = this.ackTimerCancel = undefined
+    this.chaseCancel?.()
+    this.sweepCancel = this.deadlineCancel = this.ackTimerCancel = this.chaseCancel = undefined
     this.out.clear()
     this.inbound.clear()
     this.future.clear()

@@ -5,12 +5,13 @@
  * timer of this process has run.
  */
 import { Transform, type TransformCallback } from 'node:stream'
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter } from 'node:events'
 import type { Member, MastershipChange } from '../member.js'
 import { rejectUnknownKeys, validateMasters } from '../options.js'
 import { tokenString } from '../core/fencing.js'
 import { InvalidOptionError } from '../errors.js'
 import { internalsOf } from '../internal/member-internals.js'
+import { boundedEvents, highWaterMarkOf, type IterateOptions } from '../internal/bounded-events.js'
 
 export interface FilterOptions {
   /** Pass items while this member is one of the first N. @default the member's `masters` option */
@@ -113,19 +114,20 @@ export function masterOnlyStream (member: Member, opts: FilterOptions & { readon
  * This member's promotions and demotions for masters(N), as they happen (Camel's view messages
  * on the coordinator yield promotions only). Ends when `signal` aborts or the member stops.
  */
-export async function * mastershipChanges (member: Member, opts: FilterOptions & { readonly signal?: AbortSignal } = {}): AsyncGenerator<MastershipChange> {
+export function mastershipChanges (member: Member, opts: FilterOptions & IterateOptions = {}): AsyncGenerator<MastershipChange> {
   const n = mastersOf(member, opts)
+  const hwm = highWaterMarkOf(opts)
   const stopped = internalsOf(member).stopped
   const signal = opts.signal === undefined ? stopped : AbortSignal.any([opts.signal, stopped])
+  return relayChanges(member, n, signal, hwm)
+}
+
+async function * relayChanges (member: Member, n: number, signal: AbortSignal, hwm: number): AsyncGenerator<MastershipChange> {
   if (signal.aborted) return
   const relay = new EventEmitter()
   const unwatch = member.watchMastership(n, change => relay.emit('change', change))
   try {
-    for await (const [change] of on(relay, 'change', { signal })) {
-      yield change as MastershipChange
-    }
-  } catch (err) {
-    if (!signal.aborted) throw err
+    yield * boundedEvents<MastershipChange>(relay, 'change', signal, hwm, 'member.mastershipChanges()')
   } finally {
     unwatch()
   }
@@ -134,6 +136,6 @@ export async function * mastershipChanges (member: Member, opts: FilterOptions &
 /** The N the options ask for; an unknown option key (a misspelt `masters`) is refused. */
 function mastersOf (member: Member, opts: FilterOptions): number {
   if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('opts', 'an object such as { masters: 2 }', opts)
-  rejectUnknownKeys(opts, ['masters', 'stamped', 'signal'])
+  rejectUnknownKeys(opts, ['masters', 'stamped', 'signal', 'highWaterMark'])
   return opts.masters === undefined ? member.options.masters : validateMasters('masters', opts.masters)
 }

@@ -18,7 +18,8 @@
  * stepping down), is sent again to the master of the moment: at once when the master URL has
  * changed, else after a short back-off, within `retryBudgetMs` from the first attempt.
  */
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter } from 'node:events'
+import { boundedEvents, highWaterMarkOf, type IterateOptions } from '../internal/bounded-events.js'
 import { InvalidOptionError, NoMasterError, NotRunningError } from '../errors.js'
 import { rejectUnknownKeys } from '../options.js'
 import { validateService } from './endpoints.js'
@@ -103,14 +104,16 @@ export class MasterClient {
   once (event: 'change', listener: (change: MasterChange) => void): this { this.emitter.once(event, listener); return this }
   off (event: 'change', listener: (change: MasterChange) => void): this { this.emitter.off(event, listener); return this }
 
-  /** Every change of the master URL from now on, until `signal` aborts or the client closes. */
-  async * changes (opts: { signal?: AbortSignal } = {}): AsyncIterable<MasterChange> {
+  /**
+   * Every change of the master URL from now on, until `signal` aborts or the client closes.
+   * Bounded: a consumer `highWaterMark` (10,000) changes behind gets IteratorOverflowError.
+   */
+  changes (opts: IterateOptions = {}): AsyncIterable<MasterChange> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('opts', 'an object such as { signal }', opts)
+    rejectUnknownKeys(opts, ['signal', 'highWaterMark'])
+    const hwm = highWaterMarkOf(opts)
     const signal = opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
-    try {
-      for await (const [change] of on(this.emitter, 'change', { signal })) yield change as MasterChange
-    } catch (err) {
-      if (!signal.aborted) throw err
-    }
+    return boundedEvents<MasterChange>(this.emitter, 'change', signal, hwm, 'client.changes()')
   }
 
   /**

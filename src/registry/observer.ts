@@ -10,7 +10,8 @@
  * the subscriptions every `renewIntervalMs` and dials the view's members it is not connected
  * to; while it reaches no one it re-dials the seeds.
  */
-import { EventEmitter, on } from 'node:events'
+import { EventEmitter } from 'node:events'
+import { boundedEvents, highWaterMarkOf, type IterateOptions } from '../internal/bounded-events.js'
 import { Codec, WIRE_VERSION, parseViewSummary } from '../transport/codec.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'
 import type { Transport } from '../transport/transport.js'
@@ -240,15 +241,16 @@ export class Observer implements EndpointSource {
     })
   }
 
-  /** Every newer view from now on, until `signal` aborts or the observer stops (at once if it has). */
-  async * views (opts: { signal?: AbortSignal } = {}): AsyncGenerator<{ readonly view: View, readonly previous: View | undefined }> {
+  /**
+   * Every newer view from now on, until `signal` aborts or the observer stops (at once if it
+   * has). Bounded: a consumer `highWaterMark` (10,000) views behind gets IteratorOverflowError.
+   */
+  views (opts: IterateOptions = {}): AsyncGenerator<{ readonly view: View, readonly previous: View | undefined }> {
+    if (typeof opts !== 'object' || opts === null) throw new InvalidOptionError('opts', 'an object such as { signal }', opts)
+    rejectUnknownKeys(opts, ['signal', 'highWaterMark'])
+    const hwm = highWaterMarkOf(opts)
     const signal = opts.signal === undefined ? this.lifetime.signal : AbortSignal.any([opts.signal, this.lifetime.signal])
-    if (signal.aborted) return
-    try {
-      for await (const [change] of on(this.emitter, 'view', { signal })) yield change as { view: View, previous: View | undefined }
-    } catch (err) {
-      if (!signal.aborted) throw err
-    }
+    return boundedEvents<{ readonly view: View, readonly previous: View | undefined }>(this.emitter, 'view', signal, hwm, 'observer.views()')
   }
 
   private subscribe (peer: string): void { this.sendRegistry(peer, { k: 'sub' }) }

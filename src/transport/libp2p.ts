@@ -37,7 +37,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as lp from 'it-length-prefixed'
-import { pushable } from 'it-pushable'
+import { FrameQueue } from './frame-queue.js'
 import { createLibp2p } from 'libp2p'
 import { ensurePromiseWithResolvers } from './promise-with-resolvers.js'
 import type { SendOptions, Transport, TransportHandlers } from './transport.js'
@@ -46,7 +46,6 @@ import { DialSlots } from './dial-slots.js'
 import { decodePeerKey } from './peer-key.js'
 import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import type { Pushable } from 'it-pushable'
 import { diagnoseListen, resolveListen } from './listen-diagnosis.js'
 
 /**
@@ -238,7 +237,7 @@ type Node = Awaited<ReturnType<typeof buildNode>>
 interface Channel {
   readonly peer: string
   /** Length-prefixed frames in send order; the stream's sink drains it. Ended when the channel closes. */
-  readonly out: Pushable<ReturnType<typeof lp.encode.single>>
+  readonly out: FrameQueue
   /** Set once the stream is open and negotiated. */
   stream?: Stream
   closed: boolean
@@ -493,7 +492,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
    * a frame waits for it, so it goes before dials that only build the mesh.
    */
   private openChannel (peer: string, peerId: PeerId, addresses: readonly string[], urgent: boolean, dialTimeoutMs = this.dialTimeoutMs): Channel {
-    const ch: Channel = { peer, out: pushable(), closed: false }
+    const ch: Channel = { peer, out: new FrameQueue(), closed: false }
     this.channels.set(peer, ch)
     this.runChannel(ch, peerId, addresses, urgent, dialTimeoutMs).catch(() => { this.closeChannel(ch, true) })
     return ch
@@ -537,7 +536,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     try {
       // Trap 14: one stream, many frames. Note: after a reset this await may stay pending until
       // the next push (libp2p wraps the source in a generator, whose return() waits for it), so
-      // send() checks `isBroken` before pushing; disconnect and stop() end the pushable.
+      // send() checks `isBroken` before pushing; disconnect and stop() end the queue.
       await stream.sink(ch.out)
     } catch {
       // Reset, connection closed, ... : the channel is replaced on the next send.
