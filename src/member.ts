@@ -39,6 +39,7 @@ import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, t
 import { MemberRegistry } from './registry/registry.js'
 import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
+import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
 export type { ViewChange, CoordinatorChange, MastershipReason, MastershipChange } from './runtime/changes.js'
@@ -175,6 +176,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly registryState: MemberRegistry
   /** Broadcasts of one event-loop turn leave as one group message. */
   private readonly broadcasts: Batcher
+  /** Request/response (messaging/rpc.ts). */
+  private readonly rpc: Rpc
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     super()
@@ -283,6 +286,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     this.#registerService(MASTERSHIP_SERVICE, (from, data) => {
       if (!this.driver.mastershipMessage(from, data)) this.#countDrop('mastership-invalid', from)
     })
+    this.rpc = new Rpc(this)
   }
 
   get cluster (): string { return this.options.cluster }
@@ -564,6 +568,35 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
    */
   broadcast (payload: unknown): void {
     this.broadcasts.add(this.encodeUser(payload, 'broadcast'))
+  }
+
+  /**
+   * Serves `method` for requests of other members (and of this one): `handler(payload, { from,
+   * epoch, method, signal })` returns the result or a promise of it. Returns a function that
+   * unregisters it. Throws InvalidOptionError('method') when the method has a handler already,
+   * NotRunningError once the member stops. See messaging/rpc.ts and the README's Request/response.
+   */
+  handle (method: string, handler: RpcHandler): () => void {
+    return this.rpc.handle(method, handler)
+  }
+
+  /**
+   * Sends a request to `target` (`'master'`: the coordinator of the moment, waiting for one
+   * during a failover; or a member id of the view) and resolves with its handler's result.
+   * Rejects with RemoteError (the handler threw, unknown method, busy), TargetLostError (the
+   * target left before answering), NoMasterError or TimeoutError (`timeoutMs`), NotInViewError,
+   * NotRunningError, the signal's reason; InvalidPayloadError / MessageTooLargeError at the call.
+   */
+  request (target: string, method: string, payload: unknown, opts?: RequestOptions): Promise<unknown> {
+    return this.rpc.request(target, method, payload, opts)
+  }
+
+  /**
+   * Sends a request to every member of the installed view (this one included, whose handler is
+   * called directly) and resolves with one entry per member, in view order, when `mode` says.
+   */
+  async requestAll (method: string, payload: unknown, opts?: RequestAllOptions): Promise<RequestAllEntry[]> {
+    return await this.rpc.requestAll(method, payload, opts)
   }
 
   /** Resolves with the first view (the current one included) that satisfies `predicate`. */
