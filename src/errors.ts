@@ -162,3 +162,45 @@ export class IteratorOverflowError extends ConclaveError {
     this.highWaterMark = highWaterMark
   }
 }
+
+/**
+ * A request was answered with an error by the member that got it (messaging/rpc.ts): its handler
+ * threw or rejected (`remoteName`/`remoteMessage` are that error's `name` and `message`), or the
+ * member refused the request before any handler ran: `UnknownMethodError` (no handler of that
+ * name), `BusyError` (too many of the caller's requests in progress there), `NotInViewError`
+ * (the caller is not in that member's view), `NotRunningError` (that member is stopping), or a
+ * result that could not be sent (`InvalidPayloadError`, `MessageTooLargeError`). `memberId` is
+ * the member that answered, `method` the method asked for.
+ */
+export class RemoteError extends ConclaveError {
+  readonly remoteName: string
+  readonly remoteMessage: string
+  readonly memberId: string
+  readonly method: string
+  constructor (memberId: string, method: string, remoteName: string, remoteMessage: string) {
+    super(`request "${method}" to ${memberId} failed there: ${remoteName}: ${remoteMessage}`, 'ERR_REMOTE')
+    this.name = 'RemoteError'
+    this.remoteName = remoteName
+    this.remoteMessage = remoteMessage
+    this.memberId = memberId
+    this.method = method
+  }
+}
+
+/**
+ * The member a request was sent to left the view (`reason` 'left': it stopped, crashed or was
+ * excluded) or, in a requestAll, was suspected (`reason` 'suspected') before it answered. The
+ * request may or may not have run there.
+ */
+export class TargetLostError extends ConclaveError {
+  readonly memberId: string
+  readonly method: string
+  readonly reason: 'left' | 'suspected'
+  constructor (memberId: string, method: string, reason: 'left' | 'suspected') {
+    super(`request "${method}" to ${memberId}: the member ${reason === 'left' ? 'left the view' : 'was suspected'} before it answered; the request may or may not have run there`, 'ERR_TARGET_LOST')
+    this.name = 'TargetLostError'
+    this.memberId = memberId
+    this.method = method
+    this.reason = reason
+  }
+}

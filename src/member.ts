@@ -41,6 +41,7 @@ import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, t
 import { MemberRegistry } from './registry/registry.js'
 import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
+import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
 export type { ViewChange, CoordinatorChange, MastershipReason, MastershipChange } from './runtime/changes.js'
@@ -166,6 +167,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private state: State = 'new'
   /** Conclave's own consumers of view changes (see `onViewChange`). */
   private readonly viewHooks = new Set<(change: ViewChange) => void>()
+  /** Conclave's own consumers of suspicions (request/response). */
+  private readonly suspectHooks = new Set<(id: string) => void>()
   private readonly beforeLeave = new Set<() => Promise<void>>()
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   private seedFailures = new Set<string>()
@@ -191,6 +194,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly messaging: Messaging
   /** View changes installed but not emitted yet: their flush is not complete (messaging/broadcast.ts). */
   private readonly unflushedViews = new Map<number, ViewChange>()
+  /** Request/response (messaging/rpc.ts). */
+  private readonly rpc: Rpc
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     super()
@@ -276,7 +281,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
           this.messaging.suspend()
           this.emit('excluded', { by, previous })
         },
-        suspect: (id, reason) => { this.emit('suspect', { id, reason }) },
+        suspect: (id, reason) => {
+          for (const hook of [...this.suspectHooks]) this.call('suspect', hook, [id])
+          this.emit('suspect', { id, reason })
+        },
         refuted: id => { this.emit('refuted', { id }) },
         waiting: e => { this.emit('waiting', e) },
         merge: (view, rejoined) => { this.emit('merge', { view, rejoined }) },
@@ -292,6 +300,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       registerService: (name, handler) => this.#registerService(name, handler),
       sendService: (to, name, data, opts) => { this.#sendService(to, name, data, opts) },
       countDrop: (reason, from) => { this.#countDrop(reason, from) },
+      onSuspect: hook => {
+        this.suspectHooks.add(hook)
+        return () => { this.suspectHooks.delete(hook) }
+      },
       onBeforeLeave: hook => {
         this.beforeLeave.add(hook)
         return () => { this.beforeLeave.delete(hook) }
@@ -322,6 +334,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     this.#registerService(MASTERSHIP_SERVICE, (from, data) => {
       if (!this.driver.mastershipMessage(from, data)) this.#countDrop('mastership-invalid', from)
     })
+    this.rpc = new Rpc(this)
   }
 
   get cluster (): string { return this.options.cluster }
@@ -425,8 +438,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   }
 
   /**
-   * Calls `listener` with every view change, before the public `view` event's listeners, and
-   * apart from them: a user listener that throws cannot keep it from running. For Conclave's
+   * Calls `listener` with every view change as it is installed (the public `view` event follows
+   * once the broadcasts of the previous view are delivered), apart from the event's listeners: a user listener that throws cannot keep it from running. For Conclave's
    * own parts (registry, scheduler) and for embedders that need the same guarantee. An error
    * it throws is reported like a listener's (`listener-error`). Returns a function that stops it.
    */
@@ -626,6 +639,35 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
    */
   broadcast (payload: unknown): Promise<void> {
     return this.messaging.broadcast(this.encodeUser(payload, 'broadcast')) ?? RESOLVED
+  }
+
+  /**
+   * Serves `method` for requests of other members (and of this one): `handler(payload, { from,
+   * epoch, method, signal })` returns the result or a promise of it. Returns a function that
+   * unregisters it. Throws InvalidOptionError('method') when the method has a handler already,
+   * NotRunningError once the member stops. See messaging/rpc.ts and the README's Request/response.
+   */
+  handle (method: string, handler: RpcHandler): () => void {
+    return this.rpc.handle(method, handler)
+  }
+
+  /**
+   * Sends a request to `target` (`'master'`: the coordinator of the moment, waiting for one
+   * during a failover; or a member id of the view) and resolves with its handler's result.
+   * Rejects with RemoteError (the handler threw, unknown method, busy), TargetLostError (the
+   * target left before answering), NoMasterError or TimeoutError (`timeoutMs`), NotInViewError,
+   * NotRunningError, the signal's reason; InvalidPayloadError / MessageTooLargeError at the call.
+   */
+  request (target: string, method: string, payload: unknown, opts?: RequestOptions): Promise<unknown> {
+    return this.rpc.request(target, method, payload, opts)
+  }
+
+  /**
+   * Sends a request to every member of the installed view (this one included, whose handler is
+   * called directly) and resolves with one entry per member, in view order, when `mode` says.
+   */
+  async requestAll (method: string, payload: unknown, opts?: RequestAllOptions): Promise<RequestAllEntry[]> {
+    return await this.rpc.requestAll(method, payload, opts)
   }
 
   /** Resolves with the first view (the current one included) that satisfies `predicate`. */

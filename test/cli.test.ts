@@ -13,7 +13,7 @@ describe('conclave CLI', () => {
   it('documents every member flag in --help', () => {
     const r = run('member', '--help')
     expect(r.status).toBe(0)
-    for (const flag of ['--cluster', '--listen', '--seed', '--name', '--split-brain', '--quorum', '--json', '--help']) expect(r.stdout).toContain(flag)
+    for (const flag of ['--cluster', '--listen', '--seed', '--name', '--split-brain', '--quorum', '--timing', '--json', '--help']) expect(r.stdout).toContain(flag)
     expect(run('--help').stdout).toContain('conclave member')
   })
 
@@ -36,6 +36,9 @@ describe('conclave CLI', () => {
     ['a missing --config file', ['member', '--config', '/nonexistent/conclave.json'], /--config/],
     ['a missing --key-file', ['member', '--cluster', 'x', '--key-file', '/nonexistent/key'], /--key-file.*\/nonexistent\/key \(ENOENT\)/],
     ['a --key-file that is no key', ['member', '--cluster', 'x', '--key-file', '/etc/hostname'], /--key-file \/etc\/hostname.*conclave keygen/],
+    ['an unknown --timing name', ['member', '--cluster', 'x', '--timing', 'suspectMs=900'], /timing\.suspectMs/],
+    ['a --timing that is no number', ['member', '--cluster', 'x', '--timing', 'suspectAfterMs=soon'], /--timing suspectAfterMs: expected a whole number/],
+    ['a --timing lease at or above suspicion plus probe', ['member', '--cluster', 'x', '--timing', 'leaseMs=5000'], /leaseMs/],
     ['keygen with a stray flag', ['keygen', '--bits', '9'], /bits/]
   ]
   for (const [label, args, pattern] of bad) {

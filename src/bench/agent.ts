@@ -11,6 +11,14 @@
  *        the first and last sequence numbers, how often one did not follow the one before it
  *        (a loss, a duplicate or a reorder) and how many carried an epoch other than the one the
  *        sender stamped in it
+ *   { "cmd": "request", "target": "master"|id, "count": N, "inflight": K, "rate": R, "retry": bool,
+ *     "timeoutMs": T }  N requests of method "whoami" (K outstanding at most, or R per second),
+ *        prints {"type":"requested", ok, errors: {name: n}, servedBy: {id: {count, epochs}},
+ *        latency: {median, p99, max, n} of the successful round trips, startedAt, endedAt}
+ *   { "cmd": "requestAll", "mode": M, "timeoutMs": T }  one requestAll of "whoami"; prints
+ *        {"type":"requestedAll", ms, entries: [{id, ok, reason, error}]}
+ *   { "cmd": "served" }  prints {"type":"served", count, lastAt}: "whoami" requests it ran
+ * Every agent serves "whoami": it answers { id, epoch } (its id, the fencing epoch of its view).
  * Latency is the receive time minus the send time stamped in the message (one machine's
  * wall clock, so both ends read the same clock).
  */
@@ -21,6 +29,7 @@ import { createMember } from '../member.js'
 import { ClusterKey } from '../security/cluster-key.js'
 import { wallClockMs } from '../clock.js'
 import { summarize } from './stats.js'
+import { performance } from 'node:perf_hooks'
 
 const { values } = parseArgs({
   options: {
@@ -87,6 +96,62 @@ member.on('message', m => {
   }
 })
 
+/** Requests this agent's "whoami" handler ran, and when the last one ran. */
+let served = 0
+let lastServedAt = 0
+member.handle('whoami', (_payload, ctx) => {
+  served++
+  lastServedAt = wallClockMs()
+  return { id: member.id, epoch: ctx.epoch }
+})
+
+interface RequestCmd { target: string, count: number, inflight: number, rate: number, retry: boolean, timeoutMs: number }
+
+/** Runs `count` requests to `target`, `inflight` at a time, or paced at `rate` per second. */
+async function requests (c: RequestCmd): Promise<void> {
+  const errors: Record<string, number> = {}
+  const servedBy: Record<string, { count: number, epochs: number[] }> = {}
+  const rtts: number[] = []
+  let ok = 0
+  let issued = 0
+  const startedAt = wallClockMs()
+  const one = async (): Promise<void> => {
+    const n = issued++
+    const t0 = performance.now()
+    try {
+      const r = await member.request(c.target, 'whoami', n, { timeoutMs: c.timeoutMs, retry: c.retry }) as { id: string, epoch: number }
+      rtts.push(performance.now() - t0)
+      ok++
+      const s = servedBy[r.id] ?? (servedBy[r.id] = { count: 0, epochs: [] })
+      s.count++
+      if (!s.epochs.includes(r.epoch)) s.epochs.push(r.epoch)
+    } catch (err) {
+      const name = (err as Error).name
+      errors[name] = (errors[name] ?? 0) + 1
+    }
+  }
+  if (c.rate > 0) {
+    const pending: Array<Promise<void>> = []
+    while (issued < c.count) {
+      const due = Math.min(c.count, Math.floor(((wallClockMs() - startedAt) / 1000) * c.rate) + 1)
+      while (issued < due) pending.push(one())
+      await new Promise(resolve => setTimeout(resolve, 1))
+    }
+    await Promise.all(pending)
+  } else {
+    const worker = async (): Promise<void> => { while (issued < c.count) await one() }
+    await Promise.all(Array.from({ length: Math.max(1, c.inflight) }, worker))
+  }
+  const s = summarize(rtts)
+  out({ type: 'requested', count: c.count, ok, errors, servedBy, latency: { median: s.median, p99: s.p99, max: s.max, n: s.n }, startedAt, endedAt: wallClockMs() })
+}
+
+async function requestAll (mode: 'all' | 'first' | 'majority', timeoutMs: number): Promise<void> {
+  const t0 = performance.now()
+  const entries = await member.requestAll('whoami', null, { mode, timeoutMs })
+  out({ type: 'requestedAll', ms: performance.now() - t0, entries: entries.map(e => e.ok ? { id: e.id, ok: true } : { id: e.id, ok: false, reason: e.reason, error: e.error.name }) })
+}
+
 /** Sequence numbers of this agent's blast messages, across blasts. */
 let blasted = 0
 
@@ -105,11 +170,19 @@ async function blast (count: number, size: number, rate: number): Promise<void> 
   out({ type: 'blasted', count, startedAt, endedAt: wallClockMs() })
 }
 
-createInterface({ input: process.stdin }).on('line', line => {
+const commands = createInterface({ input: process.stdin })
+commands.on('line', line => {
   let cmd: Record<string, unknown>
   try { cmd = JSON.parse(line) as Record<string, unknown> } catch { return }
   if (cmd.cmd === 'blast') {
     blast(Number(cmd.count), Number(cmd.size), Number(cmd.rate)).catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'request') {
+    requests({ target: String(cmd.target ?? 'master'), count: Number(cmd.count ?? 1), inflight: Number(cmd.inflight ?? 1), rate: Number(cmd.rate ?? 0), retry: cmd.retry === true, timeoutMs: Number(cmd.timeoutMs ?? 5000) })
+      .catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'requestAll') {
+    requestAll(cmd.mode as 'all', Number(cmd.timeoutMs ?? 5000)).catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'served') {
+    out({ type: 'served', count: served, lastAt: lastServedAt })
   } else if (cmd.cmd === 'digest') {
     out({ type: 'digest', senders: Object.fromEntries(digest) })
   } else if (cmd.cmd === 'peek') {
@@ -128,4 +201,6 @@ await new Promise<void>(resolve => {
   process.once('SIGINT', () => resolve())
 })
 await member.stop()
+commands.close()
+process.stdin.destroy() // nothing else keeps the process: it exits once stdout is flushed
 out({ type: 'left' })

@@ -5,6 +5,7 @@ import { join } from './scenarios/join.js'
 import { coldStart } from './scenarios/cold-start.js'
 import { scale } from './scenarios/scale.js'
 import { broadcast } from './scenarios/broadcast.js'
+import { rpc } from './scenarios/rpc.js'
 import { filter } from './scenarios/filter.js'
 
-export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, filter]
+export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, filter]

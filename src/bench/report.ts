@@ -125,7 +125,7 @@ export function writeResultsMarkdown (dir: string, out: string): string[] {
     if (seen === undefined || seen.result.date < result.date) newest.set(result.bench, { file, result })
   }
   const chartDir = relative(dirname(out), dir) || '.'
-  const order = ['failover', 'join', 'cold-start', 'scale', 'broadcast', 'filter']
+  const order = ['failover', 'join', 'cold-start', 'scale', 'broadcast', 'rpc', 'filter']
   const benches = [...newest.keys()].sort((a, b) => (order.indexOf(a) + 1 || 99) - (order.indexOf(b) + 1 || 99))
   const text = [
     '# Benchmark results',

@@ -26,9 +26,11 @@ export interface MemberConfig {
   /** Durable state directory (one per member: a shared file gives each its own with a placeholder). */
   stateDir?: string
   bootstrapExpect?: number
+  /** Timing overrides, e.g. { "suspectAfterMs": 2000 } (checked as the member's `timing` option). */
+  timing?: Record<string, number>
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect', 'timing'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

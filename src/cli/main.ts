@@ -6,7 +6,7 @@ const HELP = `conclave — agree on a coordinator among peer processes, with no 
 Usage:
   conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
   conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
-  conclave bench <failover|join|cold-start|scale|broadcast|filter|all|report> [flags]
+  conclave bench <failover|join|cold-start|scale|broadcast|rpc|filter|all|report> [flags]
   conclave chaos [--duration 10m] [--members 5] [--split-brain majority|allow] [--faults all]
   conclave keygen [--out <file>]
   conclave fuzz [--frames 100000]
@@ -15,7 +15,7 @@ Usage:
 Commands:
   member    run a cluster member and print its view changes
   status    show a cluster's view, endpoints and masters (joins as a client, never a member)
-  bench     measure failover, joins, start-up, scale, broadcast and the filter on this machine
+  bench     measure failover, joins, start-up, scale, broadcast, request/response and the filter on this machine
   chaos     kill, hang, cut, starve and restart members on test hosts of their own, then check the events
   keygen    make a cluster key: only processes holding it can connect (--key-file)
   fuzz      send hostile frames at a cluster of three on 127.0.0.1; check nothing crashed or changed

@@ -40,13 +40,16 @@ Options:
   --key-file <file>     the cluster key (made by conclave keygen): only processes
                         holding the same key can connect to this member
   --max-message-bytes <n>  largest frame accepted or sent (default 1048576)
+  --timing <name=ms>    a failure-detection or protocol timing, e.g.
+                        suspectAfterMs=2000 (default 500) for a host whose CPU is
+                        often starved; repeat for several (README, "Timing")
   --metrics <host:port> serve Prometheus metrics on /metrics, and /health and
                         /ready for probes (503 until started / in a settled view)
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
   --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum,
-                        keyFile, endpoints, stateDir and bootstrapExpect from a
+                        keyFile, endpoints, stateDir, bootstrapExpect and timing from a
                         file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
@@ -79,6 +82,7 @@ export async function runMember (args: string[]): Promise<number> {
     'max-message-bytes': { type: 'string' },
     'bootstrap-expect': { type: 'string' },
     'state-dir': { type: 'string' },
+    timing: { type: 'string', multiple: true },
     metrics: { type: 'string' },
     endpoint: { type: 'string', multiple: true },
     config: { type: 'string' },
@@ -108,6 +112,7 @@ export async function runMember (args: string[]): Promise<number> {
   const maxMessageBytes = values['max-message-bytes'] !== undefined ? parseCount('--max-message-bytes', values['max-message-bytes']) : undefined
   const expect = values['bootstrap-expect'] !== undefined ? parseCount('--bootstrap-expect', values['bootstrap-expect']) : config.bootstrapExpect
   const stateDir = values['state-dir'] ?? config.stateDir
+  const timing = { ...config.timing, ...parseTiming(values.timing ?? []) }
   const member = new Member({
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
@@ -120,7 +125,8 @@ export async function runMember (args: string[]): Promise<number> {
     ...(quorum !== undefined ? { quorum } : {}),
     ...(name !== undefined ? { name } : {}),
     ...(expect !== undefined ? { bootstrap: { expect } } : {}),
-    ...(stateDir !== undefined ? { stateDir } : {})
+    ...(stateDir !== undefined ? { stateDir } : {}),
+    ...(Object.keys(timing).length > 0 ? { timing } : {})
   })
   // Lines produced while starting (a founder's first view) wait until "ready" is printed.
   let held: string[] | undefined = []
@@ -221,4 +227,14 @@ async function serveMetrics (member: Member, address: string): Promise<{ address
 function parseCount (flag: string, text: string): number {
   if (!/^\d+$/.test(text)) throw new UsageError(`${flag} must be a whole number of at least 1, got "${text}"`)
   return Number(text)
+}
+
+/** `--timing name=ms` flags as numbers; the member's own option check names a bad name or value. */
+function parseTiming (items: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const [name, text] of Object.entries(parseAssignments('--timing', items))) {
+    if (!/^\d+$/.test(text)) throw new UsageError(`--timing ${name}: expected a whole number of milliseconds, got "${text}"`)
+    out[name] = Number(text)
+  }
+  return out
 }

@@ -67,7 +67,9 @@ export async function runFuzz (opts: FuzzOptions): Promise<FuzzRecord> {
   const procs: MemberProcess[] = []
   const fuzzers: Transport[] = []
   const spawn = (name: string, seeds: string[]): MemberProcess => {
-    const p = new MemberProcess({ cluster, name, seeds, extraArgs: ['--max-message-bytes', String(opts.maxMessageBytes)] })
+    // A failure detector that tolerates a starved CPU (the fuzzers and the members share a few
+    // cores): a view change then means hostile input changed a view, not that a member was slow.
+    const p = new MemberProcess({ cluster, name, seeds, extraArgs: ['--max-message-bytes', String(opts.maxMessageBytes), '--timing', 'suspectAfterMs=3000'] })
     procs.push(p)
     return p
   }

@@ -12,6 +12,8 @@ export interface MemberInternals {
   sendService: (to: string, name: string, data: unknown, opts?: { onlyIfConnected?: boolean }) => void
   /** Counts dropped input (also on the policies' own channels) and emits `dropped`. */
   countDrop: (reason: string, from: string | undefined) => void
+  /** Calls `hook` when this member suspects a peer (the `suspect` event, isolated from user listeners). */
+  onSuspect: (hook: (id: string) => void) => () => void
   /** Runs `hook` at the start of `stop()`, before the group is told: policies stop their work here. */
   onBeforeLeave: (hook: () => Promise<void>) => () => void
   /** Aborted once the member has stopped (or failed to start): iterators and waits end on it. */

@@ -115,7 +115,9 @@ export function instrument (member: Member, options: InstrumentOptions): Instrum
     emitter.on(event, untyped)
     listeners.push(() => { emitter.off(event, untyped) })
   }
-  on('view', () => { viewChanges.inc() })
+  // Counted at install, as the epoch and member gauges read it (the public `view` event waits
+  // for the broadcast flush).
+  listeners.push(member.onViewChange(() => { viewChanges.inc() }))
   on('mastership', c => { mastershipChanges.inc({ reason: c.reason, is_master: c.isMaster ? '1' : '0' }) })
   on('suspect', s => { suspicions.inc({ reason: s.reason }) })
   on('refuted', () => { falseSuspicions.inc() })

@@ -4,6 +4,10 @@
  * COALESCE_BYTES), so a burst of small frames (a turn's acks, replies, heartbeats replies)
  * costs one yamux frame, one noise encryption and one socket write instead of one each: on
  * libp2p's stream path the per-write cost, not the bytes, bounds small-message rates.
+ *
+ * An idle sink is woken at the end of the event-loop turn (setImmediate), not at the first
+ * frame: the frames of one socket read are handled one per microtask hop (the decoder is an
+ * async iterator), and a reply to each would otherwise leave in a write of its own.
  */
 export const COALESCE_BYTES = 1024 * 1024
 
@@ -16,6 +20,7 @@ export class FrameQueue implements AsyncIterable<Uint8Array> {
   private bytes = 0
   private ended = false
   private wake: (() => void) | undefined
+  private waking: NodeJS.Immediate | undefined
 
   /** Bytes waiting to be written. */
   get readableLength (): number { return this.bytes }
@@ -24,13 +29,19 @@ export class FrameQueue implements AsyncIterable<Uint8Array> {
     if (this.ended) return
     this.items.push(frame)
     this.bytes += frame.byteLength
+    if (this.wake !== undefined && this.waking === undefined) this.waking = setImmediate(this.wakeNow)
+  }
+
+  private readonly wakeNow = (): void => {
+    this.waking = undefined
     this.wake?.()
   }
 
   /** No more frames: the iterator ends once what is queued is taken (frames queued are dropped by the caller's choice). */
   end (): void {
     this.ended = true
-    this.wake?.()
+    if (this.waking !== undefined) clearImmediate(this.waking)
+    this.wakeNow()
   }
 
   async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
