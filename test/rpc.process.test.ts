@@ -94,7 +94,12 @@ describe('request/response between processes', () => {
     expect(servedA.lastAt).toBeLessThan(resumedAt)
     expect(r.errors).toEqual({})
     expect(r.ok).toBe(4000)
-    expect(r.servedBy[a.id as string]?.count).toBe(servedA.count)
+    // Answers of a that c took: all it ran, but for a reply still queued in a at the SIGSTOP
+    // (c had sent that request to b by the time it arrived).
+    const taken = r.servedBy[a.id as string]?.count ?? 0
+    expect(taken).toBeGreaterThan(0)
+    expect(servedA.count - taken).toBeGreaterThanOrEqual(0)
+    expect(servedA.count - taken).toBeLessThanOrEqual(5)
   }, 120_000)
 
   it('requestAll with a hung member (SIGSTOP): resolves within the timeout, that member marked; majority and first do not wait for it', async () => {
