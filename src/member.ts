@@ -439,8 +439,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
 
   /**
    * Calls `listener` with every view change as it is installed (the public `view` event follows
-   * once the broadcasts of the previous view are delivered), apart from the event's listeners: a user listener that throws cannot keep it from running. For Conclave's
-   * own parts (registry, scheduler) and for embedders that need the same guarantee. An error
+   * once the broadcasts of the previous view are delivered), apart from the event's listeners:
+   * a user listener that throws cannot keep it from running. For Conclave's own parts
+   * (registry, scheduler, metrics) and for embedders that need the same guarantee. An error
    * it throws is reported like a listener's (`listener-error`). Returns a function that stops it.
    */
   onViewChange (listener: (change: ViewChange) => void): () => void {
@@ -670,7 +671,6 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     return await this.rpc.requestAll(method, payload, opts)
   }
 
-  /** Resolves with the first view (the current one included) that satisfies `predicate`. */
   /**
    * Resolves with the first view (the current one included) that satisfies `predicate`. Rejects
    * with TimeoutError after `timeoutMs`, with `signal`'s reason when it aborts, and with

@@ -96,6 +96,11 @@ member.on('message', m => {
   }
 })
 
+/** How many of `count` sends at `rate` per second from `startedAt` are due by now. */
+function dueBy (startedAt: number, rate: number, count: number): number {
+  return Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1)
+}
+
 /** Requests this agent's "whoami" handler ran, and when the last one ran. */
 let served = 0
 let lastServedAt = 0
@@ -133,7 +138,7 @@ async function requests (c: RequestCmd): Promise<void> {
   if (c.rate > 0) {
     const pending: Array<Promise<void>> = []
     while (issued < c.count) {
-      const due = Math.min(c.count, Math.floor(((wallClockMs() - startedAt) / 1000) * c.rate) + 1)
+      const due = dueBy(startedAt, c.rate, c.count)
       while (issued < due) pending.push(one())
       await new Promise(resolve => setTimeout(resolve, 1))
     }
@@ -162,7 +167,7 @@ async function blast (count: number, size: number, rate: number): Promise<void> 
   while (sent < count) {
     // Paced: send what is due by now, then wait a little. Unpaced: batches, yielding to the
     // event loop between them; awaiting each broadcast is the back-pressure (the send window).
-    const due = rate > 0 ? Math.min(count, Math.floor(((wallClockMs() - startedAt) / 1000) * rate) + 1) : Math.min(count, sent + 1000)
+    const due = rate > 0 ? dueBy(startedAt, rate, count) : Math.min(count, sent + 1000)
     for (; sent < due; sent++) await member.broadcast({ s: wallClockMs(), n: blasted++, e: member.epoch, p: pad })
     if (rate > 0) await new Promise(resolve => setTimeout(resolve, 2))
     else await yieldToLoop()

@@ -549,8 +549,9 @@ export class ReliableBroadcast {
   /**
    * A flush still incomplete after FLUSH_CHASE_MS asks the survivors it lacks for their flush
    * and what it counts (a nak resends both): a flush frame lost with a stream that broke
-   * during the view change (a healed cut, whose connections are re-dialled) would otherwise
-   * wait for the sender's stall timer.
+   * during the view change (its connection re-dialled) would otherwise wait for the sender's
+   * stall timer. A stream whose connection is stuck (a cut that healed without a reset) is not
+   * helped: the nak waits behind the same TCP retransmission as the flush.
    */
   private chase (epoch: number): void {
     if (this.chaseCancel !== undefined) return

@@ -37,7 +37,7 @@ export class FrameQueue implements AsyncIterable<Uint8Array> {
     this.wake?.()
   }
 
-  /** No more frames: the iterator ends once what is queued is taken (frames queued are dropped by the caller's choice). */
+  /** No more frames: the iterator ends at once, and frames still queued are dropped (the stream is closing). */
   end (): void {
     this.ended = true
     if (this.waking !== undefined) clearImmediate(this.waking)
