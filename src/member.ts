@@ -31,7 +31,7 @@ import { newPeerKey } from './transport/peer-key.js'
 import { DurableState, type StateDirError } from './state/durable-state.js'
 import { Messaging } from './messaging/messaging.js'
 import { boundedEvents, highWaterMarkOf, type IterateOptions } from './internal/bounded-events.js'
-import { FRAME_OVERHEAD, isMessagingFrame } from './messaging/wire.js'
+import { FRAME_OVERHEAD, isControlFrame, isMessagingFrame } from './messaging/wire.js'
 import { rejectUnknownKeys, resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
 import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, TimeoutError } from './errors.js'
 import { checkPayload } from './transport/payload.js'
@@ -238,6 +238,11 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       sendFrame: (to, frame) => {
         const addrs = this.view?.members.find(m => m.id === to)?.addrs
         this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
+      },
+      sendControl: (to, frame) => {
+        const addrs = this.view?.members.find(m => m.id === to)?.addrs
+        this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
+        this.transport.send(to, frame, { datagramOnly: true })
       },
       deliver: (from, bin, epoch, channel) => {
         const decoded = decodePayload(bin)
@@ -800,9 +805,11 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     }
     if (msg.t === 'join' && !member && !this.limits.joins.take(peer, now)) { this.#countDrop('rate-limited-join', peer); return }
     if (member && msg.t !== 'svc' && !isMessagingFrame(msg) && !this.limits.members.take(peer, now)) { this.#countDrop('rate-limited-member', peer); return }
-    // Datagrams carry heartbeats only (sent `unreliable`); anything else there is dropped.
+    // Datagrams carry heartbeats and the second copy of messaging control frames (io.ts
+    // `sendControl`); anything else there is dropped.
     if (channel === 'datagram') {
       if (msg.t === 'hb') this.driver.receive(peer, msg)
+      else if (isControlFrame(msg)) this.messaging.receive(peer, msg, member, true)
       else this.#countDrop('not-a-heartbeat-datagram', peer)
       return
     }

@@ -88,6 +88,8 @@ class OutEpoch {
   readonly progressAt = new Map<string, number>()
   /** Receivers that confirmed the flush (ack with `f`). */
   readonly flushAcked = new Set<string>()
+  /** The last nak from each receiver, so that a duplicate copy resends nothing. */
+  readonly lastNak = new Map<string, { readonly s: number, readonly at: number }>()
   closed = false
   /** Receivers that count: members of this view still in the newest view. */
   live: Set<string>
@@ -247,7 +249,7 @@ export class ReliableBroadcast {
       this.resent += o.sentUpTo - from + 1
       this.sendRange(o, from, o.sentUpTo, [to])
     }
-    if (o.closed && !o.flushAcked.has(to)) this.env.sendFrame(to, this.env.encode({ t: 'rbf', e: o.epoch, n: o.lastSeq }))
+    if (o.closed && !o.flushAcked.has(to)) this.env.sendControl(to, this.env.encode({ t: 'rbf', e: o.epoch, n: o.lastSeq }))
   }
 
   /** A direct stream to `peer` opened again: what it may have lost with the old one goes again. */
@@ -277,6 +279,11 @@ export class ReliableBroadcast {
   private onNak (from: string, msg: BroadcastNak): void {
     const o = this.out.get(msg.e)
     if (o === undefined || !o.live.has(from)) return
+    // A chase arrives twice (stream and datagram): the second copy of one nak resends nothing.
+    const now = this.env.now()
+    const last = o.lastNak.get(from)
+    if (last !== undefined && last.s === msg.s && now - last.at < FLUSH_CHASE_MS) return
+    o.lastNak.set(from, { s: msg.s, at: now })
     this.resendTo(o, from, msg.s)
   }
 
@@ -317,7 +324,7 @@ export class ReliableBroadcast {
       this.flushOut()
       prev.closed = true
       const flush = this.env.encode({ t: 'rbf', e: prev.epoch, n: prev.lastSeq })
-      for (const r of prev.live) if (members.has(r)) this.env.sendFrame(r, flush)
+      for (const r of prev.live) if (members.has(r)) this.env.sendControl(r, flush)
     }
     for (const o of this.out.values()) {
       for (const r of [...o.live]) if (!members.has(r)) o.live.delete(r)
@@ -410,7 +417,7 @@ export class ReliableBroadcast {
       for (const [from, st] of states) {
         this.dirtyAcks.delete(st)
         this.heldBytes -= st.heldBytes
-        this.env.sendFrame(from, this.env.encode({ t: 'rba', e: epoch, s: st.next - 1, f: true }))
+        this.env.sendControl(from, this.env.encode({ t: 'rba', e: epoch, s: st.next - 1, f: true }))
       }
       this.inbound.delete(epoch)
     }
@@ -457,11 +464,11 @@ export class ReliableBroadcast {
   // ─── receiving ──────────────────────────────────────────────────────────
 
   /** A frame of this layer from an authenticated peer. */
-  receive (from: string, msg: MessagingFrame): void {
+  receive (from: string, msg: MessagingFrame, viaDatagram = false): void {
     if (this.stopped) return
     switch (msg.t) {
       case 'rb': this.onData(from, msg); break
-      case 'rbf': this.onFlush(from, msg); break
+      case 'rbf': this.onFlush(from, msg, viaDatagram); break
       case 'rba': this.onAck(from, msg); break
       case 'rbn': this.onNak(from, msg); break
       default: break
@@ -502,7 +509,7 @@ export class ReliableBroadcast {
     if (st === 'held' || st === 'drop') return
     if (st === 'done') {
       // A resend of a view this member finished: tell the sender to stop.
-      this.env.sendFrame(from, this.env.encode({ t: 'rba', e: msg.e, s: msg.s + msg.m.length - 1, f: true }))
+      this.env.sendControl(from, this.env.encode({ t: 'rba', e: msg.e, s: msg.s + msg.m.length - 1, f: true }))
       return
     }
     if (st.flushN !== undefined && msg.s + msg.m.length - 1 > st.flushN) { this.env.countDrop('rb-beyond-flush', from); return }
@@ -532,16 +539,17 @@ export class ReliableBroadcast {
     if (st.flushN !== undefined) this.advance()
   }
 
-  private onFlush (from: string, msg: BroadcastFlush): void {
+  /** A flush that came as a datagram may overtake data still on the stream: only the chase naks for it. */
+  private onFlush (from: string, msg: BroadcastFlush, viaDatagram: boolean): void {
     const st = this.stateFor(from, msg.e, msg)
     if (st === 'held' || st === 'drop') return
     if (st === 'done') {
-      this.env.sendFrame(from, this.env.encode({ t: 'rba', e: msg.e, s: msg.n, f: true }))
+      this.env.sendControl(from, this.env.encode({ t: 'rba', e: msg.e, s: msg.n, f: true }))
       return
     }
     if (msg.n < st.next - 1) { this.env.countDrop('rb-flush-behind', from); return }
     st.flushN = msg.n
-    if (st.next - 1 < msg.n) this.nak(from, msg.e, st)
+    if (st.next - 1 < msg.n && !viaDatagram) this.nak(from, msg.e, st)
     this.ackLater(st, true)
     this.advance()
   }
@@ -550,8 +558,8 @@ export class ReliableBroadcast {
    * A flush still incomplete after FLUSH_CHASE_MS asks the survivors it lacks for their flush
    * and what it counts (a nak resends both): a flush frame lost with a stream that broke
    * during the view change (its connection re-dialled) would otherwise wait for the sender's
-   * stall timer. A stream whose connection is stuck (a cut that healed without a reset) is not
-   * helped: the nak waits behind the same TCP retransmission as the flush.
+   * stall timer. The chase and the flush go as control frames (`sendControl`): a stream whose
+   * connection is stuck behind TCP retransmissions after a healed cut does not hold them.
    */
   private chase (epoch: number): void {
     if (this.chaseCancel !== undefined) return
@@ -565,7 +573,7 @@ export class ReliableBroadcast {
         if (id === this.env.self || !next.members.has(id) || !latest.members.has(id)) continue
         const st = states?.get(id)
         if (st !== undefined && st.flushN !== undefined && st.next - 1 >= st.flushN) continue
-        this.env.sendFrame(id, this.env.encode({ t: 'rbn', e: epoch, s: st?.next ?? 1 }))
+        this.env.sendControl(id, this.env.encode({ t: 'rbn', e: epoch, s: st?.next ?? 1 }))
       }
       this.advance()
     })
@@ -595,7 +603,9 @@ export class ReliableBroadcast {
     const target = this.ackTargets.get(st)
     if (target === undefined || this.stopped) return
     const f = st.flushN !== undefined && st.next - 1 >= st.flushN
-    this.env.sendFrame(target.from, this.env.encode({ t: 'rba', e: target.epoch, s: st.next - 1, ...(f ? { f: true as const } : {}) }))
+    const frame = this.env.encode({ t: 'rba', e: target.epoch, s: st.next - 1, ...(f ? { f: true as const } : {}) })
+    if (f) this.env.sendControl(target.from, frame)
+    else this.env.sendFrame(target.from, frame)
   }
 
   /**

@@ -14,6 +14,8 @@ export interface MessagingHost {
   now: () => number
   encode: (msg: MessagingFrame) => Uint8Array
   sendFrame: (to: string, frame: Uint8Array) => void
+  /** The same frame on the direct stream and, where the peer takes them, as a datagram (see io.ts). */
+  sendControl: (to: string, frame: Uint8Array) => void
   deliver: (from: string, payload: Uint8Array, epoch: number, channel: 'direct' | 'group') => void
   viewReady: (epoch: number) => void
   countDrop: (reason: string, from: string | undefined) => void
@@ -47,6 +49,7 @@ export class Messaging {
       now: host.now,
       encode: host.encode,
       sendFrame: host.sendFrame,
+      sendControl: host.sendControl,
       deliver: (from, bin, epoch) => { host.deliver(from, bin, epoch, 'group') },
       viewReady: host.viewReady,
       countDrop: host.countDrop,
@@ -57,6 +60,7 @@ export class Messaging {
       now: host.now,
       encode: host.encode,
       sendFrame: host.sendFrame,
+      sendControl: host.sendControl,
       deliver: (from, bin, epoch) => { host.deliver(from, bin, epoch, 'direct') },
       countDrop: host.countDrop,
       setTimer,
@@ -78,9 +82,10 @@ export class Messaging {
   /** This member was excluded from its group: broadcasts wait for its next view. */
   suspend (): void { this.rb.suspend() }
 
-  receive (from: string, msg: MessagingFrame, inView: boolean): void {
+  /** A frame from `from`; `viaDatagram` for the datagram copy of a control frame (io.ts `sendControl`). */
+  receive (from: string, msg: MessagingFrame, inView: boolean, viaDatagram = false): void {
     if (msg.t === 'uc' || msg.t === 'uca') this.uc.receive(from, msg, inView)
-    else this.rb.receive(from, msg)
+    else this.rb.receive(from, msg, viaDatagram)
   }
 
   connected (peer: string): void {

@@ -57,3 +57,11 @@ function seq (v: unknown): v is number { return count(v) && v >= 1 }
 function bins (v: unknown): v is Uint8Array[] {
   return Array.isArray(v) && v.length > 0 && v.length <= MAX_BATCH_MESSAGES && v.every(b => b instanceof Uint8Array)
 }
+
+/**
+ * The frames a view change waits for, which may also arrive as a datagram (io.ts `sendControl`):
+ * a flush, a chase (nak), a final ack. Each is idempotent and none depends on arriving in order.
+ */
+export function isControlFrame (msg: { readonly t: string }): msg is BroadcastFlush | BroadcastNak | BroadcastAck {
+  return msg.t === 'rbf' || msg.t === 'rbn' || (msg.t === 'rba' && (msg as BroadcastAck).f === true)
+}

@@ -428,6 +428,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       if (frame.byteLength > this.maxFrameBytes) { this.drop('outbound-oversize'); return }
       if (peer === this.selfId) { this.drop('send-invalid-peer'); return }
       // Sessions exist only while connected (forgotten on disconnect): onlyIfConnected holds.
+      if (opts.datagramOnly === true) { this.datagrams?.send(peer, frame); return }
       if (opts.unreliable === true && this.datagrams?.send(peer, frame) === true) return
       if (opts.onlyIfConnected === true && !this.connected.has(peer)) { this.drop('send-not-connected'); return }
       let ch = this.channels.get(peer)

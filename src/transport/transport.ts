@@ -40,6 +40,8 @@ export interface SendOptions {
   readonly addresses?: readonly string[]
   readonly onlyIfConnected?: boolean
   readonly unreliable?: boolean
+  /** Send as a datagram or not at all (no session, too large): a second copy of a frame also sent on the stream. */
+  readonly datagramOnly?: boolean
   /** If this send opens a connection, give the dial up after this long (a probe across a possible partition). */
   readonly dialTimeoutMs?: number
 }
