@@ -204,3 +204,21 @@ export class TargetLostError extends ConclaveError {
     this.reason = reason
   }
 }
+
+export type StateTransferFailure = 'restore-failed' | 'held-overflow' | 'no-provider' | 'interrupted'
+
+/**
+ * State transfer to this joiner did not complete (messaging/state-transfer.ts). `reason`:
+ * 'restore-failed' (the `restore` callback threw; `cause` is what it threw), 'held-overflow'
+ * (more broadcasts arrived meanwhile than a joiner holds), 'no-provider' (no member served the
+ * state), 'interrupted' (the stream a `restore` read was cut: it is called again with a new one,
+ * or the member stopped). Apart from 'interrupted', the member leaves the group after it.
+ */
+export class StateTransferError extends ConclaveError {
+  readonly reason: StateTransferFailure
+  constructor (reason: StateTransferFailure, message: string, options?: ErrorOptions) {
+    super(`state transfer: ${message}`, 'ERR_STATE_TRANSFER', options)
+    this.name = 'StateTransferError'
+    this.reason = reason
+  }
+}

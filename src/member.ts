@@ -33,7 +33,7 @@ import { Messaging } from './messaging/messaging.js'
 import { boundedEvents, highWaterMarkOf, type IterateOptions } from './internal/bounded-events.js'
 import { FRAME_OVERHEAD, isControlFrame, isMessagingFrame } from './messaging/wire.js'
 import { rejectUnknownKeys, resolveOptions, type MemberOptions, type ResolvedOptions } from './options.js'
-import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, TimeoutError } from './errors.js'
+import { InvalidOptionError, MessageTooLargeError, NotInViewError, NotRunningError, StateTransferError, TimeoutError } from './errors.js'
 import { checkPayload } from './transport/payload.js'
 import { internalsOf, setInternals } from './internal/member-internals.js'
 import { addRoute, type Route, type RouteDefinition } from './policies/route-policy.js'
@@ -41,6 +41,8 @@ import { masterOnly, masterOnlyStamped, mastershipChanges, type FilterOptions, t
 import { MemberRegistry } from './registry/registry.js'
 import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
+import { StateTransfer, type StateHandlers, type StateRestored } from './messaging/state-transfer.js'
+import { STATE_SERVICE } from './messaging/state-wire.js'
 import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
@@ -112,6 +114,10 @@ export interface MemberEvents {
    * across a restart, so it stops acting as master at once and leaves the group.
    */
   'state-failed': [{ readonly error: StateDirError }]
+  /** This member holds the group's state (the `state` option; see `waitForState`). */
+  'state-restored': [StateRestored]
+  /** State transfer to this joiner failed (a `restore` that threw, ...): it leaves the group. */
+  'state-transfer-failed': [{ readonly error: StateTransferError }]
   /** The member left the group and closed its transport. */
   stopped: []
   /**
@@ -140,6 +146,8 @@ const PROBE_DIAL_TIMEOUT_MS = 300
 /** How long send() waits for the receiver's confirmation unless told otherwise. */
 const DEFAULT_SEND_TIMEOUT_MS = 30_000
 const RESOLVED: Promise<void> = Promise.resolve()
+/** Largest chunk of a state transfer (smaller when maxMessageBytes is). */
+const STATE_CHUNK_BYTES = 256 * 1024
 
 const OUTBOUND_DROPS = new Set(['outbound-oversize', 'send-not-connected', 'send-queue-full', 'send-failed', 'send-invalid-peer', 'publish-failed', 'not-running', 'datagram-send-failed'])
 
@@ -196,6 +204,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly unflushedViews = new Map<number, ViewChange>()
   /** Request/response (messaging/rpc.ts). */
   private readonly rpc: Rpc
+  /** State transfer to a joiner (messaging/state-transfer.ts), with the `state` option. */
+  private readonly stateTransfer: StateTransfer | undefined
+  private readonly stateTimers = new Set<NodeJS.Timeout>()
+  private readonly stateSettled = settlement<StateRestored>()
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     super()
@@ -244,12 +256,13 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
         this.transport.send(to, frame, { datagramOnly: true })
       },
-      deliver: (from, bin, epoch, channel) => {
-        const decoded = decodePayload(bin)
-        if (!decoded.ok) { this.#countDrop('malformed-payload', from); return }
-        this.emit('message', { from, payload: decoded.value, channel, epoch })
+      deliver: (from, bin, epoch, channel, seq) => {
+        // A joiner holds broadcasts until its state is restored, then passes those after the cut.
+        if (channel === 'group' && this.stateTransfer !== undefined && !this.stateTransfer.admit(from, bin, epoch, seq)) return
+        this.emitMessage(from, bin, channel, epoch)
       },
       viewReady: epoch => {
+        this.stateTransfer?.deliveryView()
         const change = this.unflushedViews.get(epoch)
         if (change === undefined) return
         this.unflushedViews.delete(epoch)
@@ -281,9 +294,11 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
           // The view event waits until the broadcasts sent in the previous view are delivered.
           this.unflushedViews.set(change.view.id.epoch, change)
           this.messaging.install(change.view)
+          this.stateTransfer?.viewInstalled(change.view.members.map(m => m.id), change.view.id.epoch)
         },
         excluded: (by, previous) => {
           this.messaging.suspend()
+          this.stateTransfer?.excluded()
           this.emit('excluded', { by, previous })
         },
         suspect: (id, reason) => {
@@ -340,6 +355,83 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       if (!this.driver.mastershipMessage(from, data)) this.#countDrop('mastership-invalid', from)
     })
     this.rpc = new Rpc(this)
+    this.stateTransfer = this.options.state === undefined ? undefined : this.createStateTransfer(this.options.state)
+  }
+
+  private createStateTransfer (handlers: StateHandlers): StateTransfer {
+    const transfer = new StateTransfer({
+      self: () => this.transport.id,
+      members: () => this.view?.members.map(m => m.id),
+      position: () => this.messaging.position(),
+      send: (to, data) => { this.#sendService(to, STATE_SERVICE, data) },
+      countDrop: (reason, from) => { this.#countDrop(reason, from) },
+      release: (from, bin, epoch) => { this.emitMessage(from, bin, 'group', epoch) },
+      reportError: (where, error) => { this.reportListenerError(where, error) },
+      restored: info => {
+        this.stateSettled.resolve(info)
+        this.emit('state-restored', info)
+      },
+      failed: error => {
+        this.stateSettled.reject(error)
+        this.emit('state-transfer-failed', { error })
+        setImmediate(() => { void this.stop() })
+      },
+      now: () => this.clock(),
+      setTimer: (ms, fn) => {
+        const t = setTimeout(() => { this.stateTimers.delete(t); fn() }, ms)
+        this.stateTimers.add(t)
+        return () => { clearTimeout(t); this.stateTimers.delete(t) }
+      },
+      maxChunkBytes: Math.max(256, Math.min(STATE_CHUNK_BYTES, this.options.maxMessageBytes - FRAME_OVERHEAD - 64 - Buffer.byteLength(this.options.cluster)))
+    }, handlers)
+    this.#registerService(STATE_SERVICE, (from, data) => { transfer.receive(from, data, this.inView(from)) })
+    // A rejection nobody awaits is not an unhandled one: failures are also the event's.
+    this.stateSettled.promise.catch(() => {})
+    return transfer
+  }
+
+  /**
+   * Resolves once this member holds the group's state (the `state` option): at once for a
+   * founder, after `restore` for a joiner, also when no member of the view held state
+   * (`restored: false`). Rejects with StateTransferError when the transfer failed (the member
+   * then leaves), TimeoutError after `timeoutMs`, NotRunningError when the member stops first,
+   * InvalidOptionError without a `state` option. Broadcasts are delivered only after it.
+   */
+  async waitForState (opts: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<StateRestored> {
+    if (this.stateTransfer === undefined) throw new InvalidOptionError('state', 'a { snapshot, restore } option to wait for state', undefined)
+    rejectUnknownKeys(opts, ['timeoutMs', 'signal'])
+    const timeoutMs = opts.timeoutMs ?? 60_000
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidOptionError('timeoutMs', 'a positive number of milliseconds', timeoutMs)
+    const ready = this.stateTransfer.ready
+    if (ready !== undefined) return ready
+    if (this.stopped) throw new NotRunningError('wait for state')
+    const waits = new AbortController()
+    const stopped = this.lifetime.signal
+    try {
+      return await Promise.race([
+        this.stateSettled.promise,
+        new Promise<never>((_resolve, reject) => {
+          const t = setTimeout(() => { reject(new TimeoutError('waitForState', timeoutMs)) }, timeoutMs)
+          const onStop = (): void => { reject(new NotRunningError('wait for state', 'the member stopped')) }
+          const onAbort = (): void => { reject(opts.signal?.reason) }
+          stopped.addEventListener('abort', onStop, { once: true })
+          opts.signal?.addEventListener('abort', onAbort, { once: true })
+          waits.signal.addEventListener('abort', () => {
+            clearTimeout(t)
+            stopped.removeEventListener('abort', onStop)
+            opts.signal?.removeEventListener('abort', onAbort)
+          }, { once: true })
+        })
+      ])
+    } finally {
+      waits.abort()
+    }
+  }
+
+  private emitMessage (from: string, bin: Uint8Array, channel: 'direct' | 'group', epoch: number): void {
+    const decoded = decodePayload(bin)
+    if (!decoded.ok) { this.#countDrop('malformed-payload', from); return }
+    this.emit('message', { from, payload: decoded.value, channel, epoch })
   }
 
   get cluster (): string { return this.options.cluster }
@@ -753,6 +845,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     }
     this.driver.close()
     this.messaging.stop(new NotRunningError('broadcast or send'))
+    this.stateTransfer?.stop()
+    for (const t of this.stateTimers) clearTimeout(t)
+    this.stateTimers.clear()
     await this.transport.stop()
     this.durable?.close()
     this.state = 'stopped'
@@ -935,6 +1030,14 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       }
     }
   }
+}
+
+/** A promise with its resolve and reject (Promise.withResolvers is not on Node 20 without the polyfill). */
+function settlement<T> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
 }
 
 /** Creates and starts a member. */

@@ -2,6 +2,7 @@
  * Member options: one documented place, with defaults and validation that names the option,
  * what was expected and what came (InvalidOptionError).
  */
+import type { StateHandlers } from './messaging/state-transfer.js'
 import { hostname } from 'node:os'
 import { isIP } from 'node:net'
 import { InvalidOptionError } from './errors.js'
@@ -87,6 +88,12 @@ export interface MemberOptions {
    * wall clock, and it remembers nothing of earlier groups. @default none
    */
   stateDir?: string
+  /**
+   * State transfer to a joiner (docs/design.md, "State transfer"): `snapshot()` runs on a
+   * member that holds the state, at a cut of the broadcast stream; `restore(state)` on a joiner
+   * before it delivers any broadcast. See `StateHandlers` and `Member.waitForState`. @default none
+   */
+  state?: StateHandlers
 }
 
 export interface ResolvedOptions {
@@ -105,6 +112,7 @@ export interface ResolvedOptions {
   readonly clusterKey: ClusterKey | undefined
   readonly bootstrap: { readonly expect?: number }
   readonly stateDir: string | undefined
+  readonly state: StateHandlers | undefined
 }
 
 const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,64}$/
@@ -113,7 +121,7 @@ export const MAX_VIEW_MEMBERS = 1024
 
 /** Every key `MemberOptions` has: a misspelt one (`seed`) would otherwise be ignored in silence. */
 const MEMBER_OPTION_KEYS: Record<keyof MemberOptions, true> = {
-  cluster: true, listen: true, seeds: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true
+  cluster: true, listen: true, seeds: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
 }
 
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
@@ -157,7 +165,18 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const bootstrap = resolveBootstrap(input.bootstrap ?? {})
   const stateDir = input.stateDir
   if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.length === 0)) throw new InvalidOptionError('stateDir', 'a directory path', stateDir)
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir }
+  const state = resolveStateHandlers(input.state)
+  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
+}
+
+function resolveStateHandlers (input: unknown): StateHandlers | undefined {
+  if (input === undefined) return undefined
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('state', 'an object { snapshot, restore }', input)
+  rejectUnknownKeys(input as Record<string, unknown>, ['snapshot', 'restore'], 'state.')
+  const { snapshot, restore } = input as Record<string, unknown>
+  if (typeof snapshot !== 'function') throw new InvalidOptionError('state.snapshot', 'a function returning the state (or a stream of Uint8Array chunks)', snapshot)
+  if (typeof restore !== 'function') throw new InvalidOptionError('state.restore', 'a function taking the state', restore)
+  return { snapshot: snapshot as StateHandlers['snapshot'], restore: restore as StateHandlers['restore'] }
 }
 
 function resolveBootstrap (input: unknown): { readonly expect?: number } {

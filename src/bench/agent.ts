@@ -17,6 +17,10 @@
  *        latency: {median, p99, max, n} of the successful round trips, startedAt, endedAt}
  *   { "cmd": "requestAll", "mode": M, "timeoutMs": T }  one requestAll of "whoami"; prints
  *        {"type":"requestedAll", ms, entries: [{id, ok, reason, error}]}
+ *   { "cmd": "rss" }     prints {"type":"rss", maxRssBytes, rssBytes}: peak and current resident memory
+ * With `--state-mb N` the agent has the `state` option (a streamed state of N MiB, see
+ * `streamedState`) and prints {"type":"state", restored, from, bytes, ms, attempts, maxRssBytes}
+ * once it holds the state (or {"type":"state-error", name, message}).
  *   { "cmd": "served" }  prints {"type":"served", count, lastAt}: "whoami" requests it ran
  * Every agent serves "whoami": it answers { id, epoch } (its id, the fencing epoch of its view).
  * Latency is the receive time minus the send time stamped in the message (one machine's
@@ -37,12 +41,15 @@ const { values } = parseArgs({
     listen: { type: 'string', default: '127.0.0.1:0' },
     seed: { type: 'string', multiple: true, default: [] },
     name: { type: 'string', default: 'agent' },
-    'key-file': { type: 'string' }
+    'key-file': { type: 'string' },
+    'state-mb': { type: 'string' }
   }
 })
 const out = (obj: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ ts: wallClockMs(), ...obj }) + '\n') }
 const keyFile = values['key-file']
+const stateMb = values['state-mb'] === undefined ? undefined : Number(values['state-mb'])
 const member = await createMember({
+  ...(stateMb !== undefined ? { state: streamedState(stateMb) } : {}),
   cluster: values.cluster as string,
   listen: values.listen as string,
   seeds: values.seed as string[],
@@ -50,6 +57,12 @@ const member = await createMember({
   ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {})
 })
 out({ type: 'ready', id: member.id, name: member.name, listen: member.addresses })
+if (stateMb !== undefined) {
+  member.waitForState({ timeoutMs: 600_000 }).then(
+    r => { out({ type: 'state', ...r, maxRssBytes: process.resourceUsage().maxRSS * 1024 }) },
+    (err: Error) => { out({ type: 'state-error', name: err.name, message: err.message }) }
+  )
+}
 const printView = (): void => {
   const view = member.view
   if (view === undefined) return
@@ -95,6 +108,23 @@ member.on('message', m => {
     if (worst.length > 20) worst.pop()
   }
 })
+
+/**
+ * With `--state-mb N`: a state of N MiB produced as it is streamed (1 MiB chunks of a simple
+ * generator) and, on a joiner, consumed as it arrives (summed), so neither side holds it whole.
+ */
+function streamedState (mb: number): { snapshot: () => Iterable<Uint8Array>, restore: (s: unknown) => Promise<void> } {
+  return {
+    snapshot: () => (function * () {
+      for (let i = 0; i < mb; i++) yield new Uint8Array(1024 * 1024).fill(i & 0xff)
+    })(),
+    restore: async (s: unknown) => {
+      let sum = 0
+      for await (const chunk of s as AsyncIterable<Uint8Array>) sum += chunk[0] as number
+      if (sum < 0) throw new Error('unreachable')
+    }
+  }
+}
 
 /** How many of `count` sends at `rate` per second from `startedAt` are due by now. */
 function dueBy (startedAt: number, rate: number, count: number): number {
@@ -186,6 +216,8 @@ commands.on('line', line => {
       .catch(err => out({ type: 'error', error: String(err) }))
   } else if (cmd.cmd === 'requestAll') {
     requestAll(cmd.mode as 'all', Number(cmd.timeoutMs ?? 5000)).catch(err => out({ type: 'error', error: String(err) }))
+  } else if (cmd.cmd === 'rss') {
+    out({ type: 'rss', maxRssBytes: process.resourceUsage().maxRSS * 1024, rssBytes: process.memoryUsage().rss })
   } else if (cmd.cmd === 'served') {
     out({ type: 'served', count: served, lastAt: lastServedAt })
   } else if (cmd.cmd === 'digest') {

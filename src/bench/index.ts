@@ -6,6 +6,7 @@ import { coldStart } from './scenarios/cold-start.js'
 import { scale } from './scenarios/scale.js'
 import { broadcast } from './scenarios/broadcast.js'
 import { rpc } from './scenarios/rpc.js'
+import { state } from './scenarios/state.js'
 import { filter } from './scenarios/filter.js'
 
-export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, filter]
+export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, state, filter]

@@ -4,7 +4,7 @@
  * views it installs, the frames of its types, and reconnections; it hands back deliveries and
  * the moment a view's flush is complete (when the member emits that view's event).
  */
-import { DEFAULT_BROADCAST_LIMITS, ReliableBroadcast, type BroadcastLimits } from './broadcast.js'
+import { DEFAULT_BROADCAST_LIMITS, ReliableBroadcast, type BroadcastLimits, type StreamPosition } from './broadcast.js'
 import { ReliableUnicast } from './unicast.js'
 import type { MessagingFrame } from './wire.js'
 import type { View } from '../core/view.js'
@@ -16,7 +16,8 @@ export interface MessagingHost {
   sendFrame: (to: string, frame: Uint8Array) => void
   /** The same frame on the direct stream and, where the peer takes them, as a datagram (see io.ts). */
   sendControl: (to: string, frame: Uint8Array) => void
-  deliver: (from: string, payload: Uint8Array, epoch: number, channel: 'direct' | 'group') => void
+  /** `seq`: the broadcast's number in its sender's stream of that view (0 for a direct message). */
+  deliver: (from: string, payload: Uint8Array, epoch: number, channel: 'direct' | 'group', seq: number) => void
   viewReady: (epoch: number) => void
   countDrop: (reason: string, from: string | undefined) => void
 }
@@ -50,7 +51,7 @@ export class Messaging {
       encode: host.encode,
       sendFrame: host.sendFrame,
       sendControl: host.sendControl,
-      deliver: (from, bin, epoch) => { host.deliver(from, bin, epoch, 'group') },
+      deliver: (from, bin, epoch, seq) => { host.deliver(from, bin, epoch, 'group', seq) },
       viewReady: host.viewReady,
       countDrop: host.countDrop,
       setTimer,
@@ -61,7 +62,7 @@ export class Messaging {
       encode: host.encode,
       sendFrame: host.sendFrame,
       sendControl: host.sendControl,
-      deliver: (from, bin, epoch) => { host.deliver(from, bin, epoch, 'direct') },
+      deliver: (from, bin, epoch) => { host.deliver(from, bin, epoch, 'direct', 0) },
       countDrop: host.countDrop,
       setTimer,
       soon
@@ -92,6 +93,9 @@ export class Messaging {
     this.rb.connected(peer)
     this.uc.connected(peer)
   }
+
+  /** Where this member stands in the broadcast stream (state transfer's cut). */
+  position (): StreamPosition | undefined { return this.rb.position() }
 
   /** Counters for metrics and tests. */
   get stats (): { readonly sent: number, readonly resent: number, readonly delivered: number, readonly unackedBytes: number } {
