@@ -20,7 +20,9 @@
  *   { "cmd": "rss" }     prints {"type":"rss", maxRssBytes, rssBytes}: peak and current resident memory
  * With `--state-mb N` the agent has the `state` option (a streamed state of N MiB, see
  * `streamedState`) and prints {"type":"state", restored, from, bytes, ms, attempts, maxRssBytes}
- * once it holds the state (or {"type":"state-error", name, message}).
+ * once it holds the state (or {"type":"state-error", name, message}); {"type":"state-progress",
+ * call} when a restore takes its first chunk, {"type":"state-interrupted", call, chunks, name,
+ * reason} when its stream throws. `--state-chunk-delay-ms D` makes the restore take D ms a chunk.
  *   { "cmd": "served" }  prints {"type":"served", count, lastAt}: "whoami" requests it ran
  * Every agent serves "whoami": it answers { id, epoch } (its id, the fencing epoch of its view).
  * Latency is the receive time minus the send time stamped in the message (one machine's
@@ -28,7 +30,7 @@
  */
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
-import { setImmediate as yieldToLoop } from 'node:timers/promises'
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises'
 import { createMember } from '../member.js'
 import { ClusterKey } from '../security/cluster-key.js'
 import { wallClockMs } from '../clock.js'
@@ -42,14 +44,15 @@ const { values } = parseArgs({
     seed: { type: 'string', multiple: true, default: [] },
     name: { type: 'string', default: 'agent' },
     'key-file': { type: 'string' },
-    'state-mb': { type: 'string' }
+    'state-mb': { type: 'string' },
+    'state-chunk-delay-ms': { type: 'string', default: '0' }
   }
 })
 const out = (obj: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ ts: wallClockMs(), ...obj }) + '\n') }
 const keyFile = values['key-file']
 const stateMb = values['state-mb'] === undefined ? undefined : Number(values['state-mb'])
 const member = await createMember({
-  ...(stateMb !== undefined ? { state: streamedState(stateMb) } : {}),
+  ...(stateMb !== undefined ? { state: streamedState(stateMb, Number(values['state-chunk-delay-ms'])) } : {}),
   cluster: values.cluster as string,
   listen: values.listen as string,
   seeds: values.seed as string[],
@@ -113,15 +116,24 @@ member.on('message', m => {
  * With `--state-mb N`: a state of N MiB produced as it is streamed (1 MiB chunks of a simple
  * generator) and, on a joiner, consumed as it arrives (summed), so neither side holds it whole.
  */
-function streamedState (mb: number): { snapshot: () => Iterable<Uint8Array>, restore: (s: unknown) => Promise<void> } {
+function streamedState (mb: number, delayMs: number): { snapshot: () => Iterable<Uint8Array>, restore: (s: unknown) => Promise<void> } {
+  let call = 0
   return {
     snapshot: () => (function * () {
       for (let i = 0; i < mb; i++) yield new Uint8Array(1024 * 1024).fill(i & 0xff)
     })(),
     restore: async (s: unknown) => {
-      let sum = 0
-      for await (const chunk of s as AsyncIterable<Uint8Array>) sum += chunk[0] as number
-      if (sum < 0) throw new Error('unreachable')
+      const n = ++call
+      let chunks = 0
+      try {
+        for await (const _chunk of s as AsyncIterable<Uint8Array>) {
+          if (++chunks === 1) out({ type: 'state-progress', call: n, chunks })
+          if (delayMs > 0) await sleep(delayMs)
+        }
+      } catch (err) {
+        out({ type: 'state-interrupted', call: n, chunks, name: (err as Error).name, reason: (err as { reason?: string }).reason })
+        throw err
+      }
     }
   }
 }
