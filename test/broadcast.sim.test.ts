@@ -1,9 +1,12 @@
 /**
  * The reliable broadcast layer alone (src/messaging/broadcast.ts), several instances wired by
- * an in-memory network under a manual clock, with loss, duplication, reordering across stream
- * breaks, crashes and view changes driven by the test. Invariants checked on every run:
- * per-sender FIFO, no duplicates, delivery only in the view a message was sent in, and every
- * message of a sender that survives into the next view delivered before that view's event.
+ * an in-memory network under a manual clock, with loss (stream breaks), duplication, datagrams
+ * lost and reordered, links that get stuck, crashes, partitions and merges; the views are
+ * driven by the test (fixed cases) or by a random schedule (thousands in a scratch run:
+ * SIM_SCHEDULES=N SIM_SEED=S). Invariants checked on every run: per-sender FIFO, no duplicates,
+ * delivery only in the view a message was sent in and only from its members, every installed
+ * view emitted in order without a flush given up, and view synchrony: every message of a
+ * sender that survives into the next view delivered before that view's event.
  */
 import { describe, expect, it } from 'vitest'
 import { ReliableBroadcast, DEFAULT_BROADCAST_LIMITS, type BroadcastLimits } from '../src/messaging/broadcast.js'
@@ -31,6 +34,8 @@ class Net {
   stuck = new Set<string>()
   /** Probability that a datagram is lost. */
   datagramLoss = 0
+  /** Datagrams of one step arrive in random order. */
+  reorderDatagrams = false
   /** Datagrams in flight: delivered at the next step, ahead of what the streams hold. */
   private datagrams: Array<{ from: string, to: string, frame: Uint8Array }> = []
   constructor (readonly random: () => number) {}
@@ -60,7 +65,14 @@ class Net {
 
   /** Delivers one frame per link in flight, runs due soon() work and timers; one step of time. */
   step (ms = 1): void {
-    for (const d of this.datagrams.splice(0)) {
+    const datagrams = this.datagrams.splice(0)
+    if (this.reorderDatagrams) {
+      for (let i = datagrams.length - 1; i > 0; i--) {
+        const j = Math.floor(this.random() * (i + 1))
+        ;[datagrams[i], datagrams[j]] = [datagrams[j] as typeof datagrams[number], datagrams[i] as typeof datagrams[number]]
+      }
+    }
+    for (const d of datagrams) {
       const node = this.nodes.get(d.to)
       if (node === undefined || node.crashed) continue
       const decoded = codec.decode(d.frame)
@@ -103,6 +115,13 @@ class SimNode {
   crashed = false
   sent = 0
   epoch = -1
+  readonly drops: Record<string, number> = {}
+  /** The views this node installed, in order. */
+  readonly installed: number[] = []
+  /** For each view event, the newest view this node had installed when it emitted it. */
+  readonly newestAt = new Map<number, number>()
+  /** The numbers this node broadcast in each view. */
+  readonly sentIn = new Map<number, number[]>()
   constructor (readonly id: string, readonly net: Net, limits: Partial<BroadcastLimits> = {}) {
     this.rb = new ReliableBroadcast({
       self: id,
@@ -118,8 +137,11 @@ class SimNode {
         const [n, sentIn] = JSON.parse(Buffer.from(bin).toString()) as [number, number]
         this.events.push({ kind: 'deliver', d: { from, n, epoch, sentIn } })
       },
-      viewReady: epoch => { this.events.push({ kind: 'view', epoch }) },
-      countDrop: () => {},
+      viewReady: epoch => {
+        this.events.push({ kind: 'view', epoch })
+        this.newestAt.set(epoch, this.installed.at(-1) as number)
+      },
+      countDrop: reason => { this.drops[reason] = (this.drops[reason] ?? 0) + 1 },
       setTimer: (ms, fn) => net.setTimer(ms, fn),
       soon: fn => { net.soon(fn) }
     }, { ...DEFAULT_BROADCAST_LIMITS, maxFrameBytes: 4096, resendAfterMs: 200, flushTimeoutMs: 3000, ...limits })
@@ -128,11 +150,15 @@ class SimNode {
 
   broadcast (): Promise<void> | undefined {
     const n = ++this.sent
+    const list = this.sentIn.get(this.epoch) ?? []
+    list.push(n)
+    this.sentIn.set(this.epoch, list)
     return this.rb.broadcast(Buffer.from(JSON.stringify([n, this.epoch])))
   }
 
   install (epoch: number, members: string[]): void {
     this.epoch = epoch
+    this.installed.push(epoch)
     this.rb.install({ epoch, members })
   }
 }
@@ -320,4 +346,115 @@ describe('reliable broadcast (simulated network)', () => {
     for (let t = 0; t < 50; t++) net.step()
     expect(b.events.map(e => e.kind === 'view' ? `view ${e.epoch}` : `${e.d.from}${e.d.n}@${e.d.epoch}`)).toEqual(['view 1', 'view 2', 'a1@2', 'a2@2', 'a3@2'])
   })
+})
+
+/**
+ * A random schedule of joins, crashes, partitions (each side installs a view of its own, the
+ * links between the sides cut both ways) and merges, under stream breaks, duplicated frames,
+ * and datagrams lost and reordered; then the sides heal and merge into one last view.
+ */
+function randomRun (seed: number, steps: number): { nodes: SimNode[], views: Map<number, string[]>, finalEpoch: number, events: string[] } {
+  const net = new Net(seededRandom(seed))
+  net.loss = 0.01
+  net.dup = 0.03
+  net.datagramLoss = 0.2
+  net.reorderDatagrams = true
+  const ids = ['a', 'b', 'c', 'd', 'e']
+  const nodes = ids.map(id => new SimNode(id, net))
+  const node = (id: string): SimNode => net.nodes.get(id) as SimNode
+  const views = new Map<number, string[]>()
+  const events: string[] = []
+  let epoch = 0
+  let groups: string[][] = []
+  const install = (members: string[]): number => {
+    epoch++
+    views.set(epoch, members)
+    for (const id of members) node(id).install(epoch, members)
+    events.push(`${epoch}: ${members.join('')}`)
+    return epoch
+  }
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(net.random() * xs.length)] as T
+  groups.push(['a', 'b', 'c'])
+  install(['a', 'b', 'c'])
+  for (let t = 0; t < steps; t++) {
+    for (const g of groups) for (const id of g) if (net.random() < 0.3) node(id).broadcast()
+    const r = net.random()
+    const outside = ids.filter(id => !node(id).crashed && !groups.flat().includes(id))
+    if (r < 0.01 && outside.length > 0) {
+      const g = pick(groups)
+      g.push(pick(outside))
+      install([...g])
+    } else if (r < 0.02) {
+      const g = pick(groups)
+      if (g.length >= 2 && groups.flat().length >= 3) {
+        const victim = pick(g)
+        node(victim).crashed = true
+        g.splice(g.indexOf(victim), 1)
+        events.push(`crash ${victim}`)
+        install([...g])
+      }
+    } else if (r < 0.03 && groups.length === 1 && (groups[0] as string[]).length >= 2) {
+      const g = groups[0] as string[]
+      const cutAt = 1 + Math.floor(net.random() * (g.length - 1))
+      const sides = [g.slice(0, cutAt), g.slice(cutAt)]
+      for (const x of sides[0] as string[]) for (const y of sides[1] as string[]) net.cut.add(`${x}>${y}`).add(`${y}>${x}`)
+      groups = sides
+      events.push('partition')
+      for (const side of sides) install([...side])
+    } else if (r < 0.04 && groups.length === 2) {
+      net.cut.clear()
+      groups = [groups.flat()]
+      events.push('heal')
+      install([...(groups[0] as string[])])
+    }
+    net.step()
+  }
+  if (groups.length > 1) { net.cut.clear(); groups = [groups.flat()]; events.push('heal') }
+  const finalEpoch = install([...(groups[0] as string[])])
+  for (let t = 0; t < 30_000 && !(net.idle() && nodes.every(n => n.rb.unackedBytes === 0 || n.crashed)); t++) net.step()
+  return { nodes, views, finalEpoch, events }
+}
+
+/** The delivery guarantees on every node that is still up, after a random run. */
+function checkRun (run: ReturnType<typeof randomRun>, seed: number): void {
+  const { nodes, views, finalEpoch, events } = run
+  const byId = new Map(nodes.map(n => [n.id, n]))
+  // Members of the last view: the nodes still up that ever joined.
+  for (const p of nodes.filter(n => !n.crashed && n.installed.length > 0)) {
+    const where = `seed ${seed}, ${p.id} (${events.join(', ')})`
+    const got = check(p, views) // in its view, in its delivery view, from a member, FIFO, once
+    // Every view it installed becomes its delivery view, in order; none is skipped or given up.
+    expect(p.events.filter(e => e.kind === 'view').map(e => (e as { epoch: number }).epoch), where).toEqual(p.installed)
+    expect(p.installed.at(-1), where).toBe(finalEpoch)
+    expect(p.drops['flush-timeout'], where).toBeUndefined()
+    // View synchrony: for each change V → W of p, p delivered in V every broadcast that a
+    // member of V sent in V if that member installed W and is in the newest view p had
+    // installed when it emitted W's event (a sender already gone from it is not waited for:
+    // its broadcasts that arrived are delivered, the rest are lost with it).
+    for (let i = 0; i + 1 < p.installed.length; i++) {
+      const v = p.installed[i] as number
+      const w = p.installed[i + 1] as number
+      for (const sid of views.get(v) ?? []) {
+        const s = byId.get(sid) as SimNode
+        const newest = views.get(p.newestAt.get(w) as number) ?? []
+        if (sid === p.id || !s.installed.includes(w) || !(views.get(w) ?? []).includes(sid) || !newest.includes(sid)) continue
+        const inV = (got.get(sid) ?? []).filter(n => p.events.some(e => e.kind === 'deliver' && e.d.from === sid && e.d.n === n && e.d.epoch === v))
+        expect(inV, `${where}: ${sid}'s broadcasts of view ${v}`).toEqual(s.sentIn.get(v) ?? [])
+      }
+    }
+  }
+}
+
+describe('reliable broadcast under random schedules (simulated network)', () => {
+  // A fixed set here; SIM_SCHEDULES=N runs N more seeds from SIM_SEED (a scratch run).
+  const extra = Number(process.env.SIM_SCHEDULES ?? 0)
+  const first = Number(process.env.SIM_SEED ?? 1000)
+  const seeds = [...Array.from({ length: 20 }, (_, i) => 100 + i), ...Array.from({ length: extra }, (_, i) => first + i)]
+  it(`joins, crashes, partitions and merges with loss, duplication and reordered datagrams: the delivery guarantees hold (${seeds.length} schedules)`, () => {
+    for (const seed of seeds) {
+      const run = randomRun(seed, 600)
+      if (process.env.SIM_PRINT !== undefined) console.log(seed, run.events.join(' | '), run.nodes.map(n => n.events.filter(e => e.kind === 'deliver').length).join(','))
+      checkRun(run, seed)
+    }
+  }, 600_000)
 })
