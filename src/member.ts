@@ -208,6 +208,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly stateTransfer: StateTransfer | undefined
   private readonly stateTimers = new Set<NodeJS.Timeout>()
   private readonly stateSettled = settlement<StateRestored>()
+  private stateFailure: StateTransferError | undefined
 
   constructor (options: MemberOptions, init: MemberInit = {}) {
     super()
@@ -372,6 +373,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         this.emit('state-restored', info)
       },
       failed: error => {
+        this.stateFailure = error
         this.stateSettled.reject(error)
         this.emit('state-transfer-failed', { error })
         setImmediate(() => { void this.stop() })
@@ -404,6 +406,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new InvalidOptionError('timeoutMs', 'a positive number of milliseconds', timeoutMs)
     const ready = this.stateTransfer.ready
     if (ready !== undefined) return ready
+    if (this.stateFailure !== undefined) throw this.stateFailure
     if (this.stopped) throw new NotRunningError('wait for state')
     const waits = new AbortController()
     const stopped = this.lifetime.signal

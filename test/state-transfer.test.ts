@@ -213,6 +213,8 @@ describe('state transfer', () => {
     expect((err as Error).cause).toBeInstanceOf(RangeError)
     expect(events).toEqual([err])
     await waitUntil(() => b.stopped, 10_000, 'b to leave')
+    // Asked again after it left: the same error, not a generic one.
+    await expect(b.waitForState()).rejects.toBe(err)
     await waitUntil(() => a.view?.members.length === 1, 10_000, 'a to see b leave')
   }, 30_000)
 

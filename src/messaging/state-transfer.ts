@@ -89,9 +89,9 @@ export const STALL_MS = 10_000
 export const HOLD_BYTES = 64 * 1024 * 1024
 /** Transfers a member serves at once; more are refused as busy. */
 const MAX_OUTGOING = 4
-/** Rounds through the view's members before a joiner gives up. */
-const MAX_ROUNDS = 50
+/** Rounds through the view's members before a joiner gives up (a busy provider serves others meanwhile): 2 minutes. */
 const ROUND_RETRY_MS = 200
+const MAX_ROUNDS = 600
 const SWEEP_MS = 500
 
 interface Held { readonly from: string, readonly bin: Uint8Array, readonly epoch: number, readonly seq: number }
@@ -221,7 +221,7 @@ export class StateTransfer {
     if (next === undefined) {
       // Everyone was asked. No member holds the state: the group starts empty.
       if (!this.refusedOtherwise && this.asked.size > 0) { this.done(false, undefined, 0); return }
-      if (++this.rounds >= MAX_ROUNDS) { this.fail(new StateTransferError('no-provider', `no member served the state in ${MAX_ROUNDS} rounds`)); return }
+      if (++this.rounds >= MAX_ROUNDS) { this.fail(new StateTransferError('no-provider', `no member served the state in ${MAX_ROUNDS} rounds (${(MAX_ROUNDS * ROUND_RETRY_MS) / 1000} s)`)); return }
       this.asked.clear()
       this.refusedOtherwise = false
       this.roundTimer = this.host.setTimer(ROUND_RETRY_MS, () => { this.roundTimer = undefined; this.round() })
