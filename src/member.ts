@@ -408,6 +408,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     if (ready !== undefined) return ready
     if (this.stateFailure !== undefined) throw this.stateFailure
     if (this.stopped) throw new NotRunningError('wait for state')
+    opts.signal?.throwIfAborted()
     const waits = new AbortController()
     const stopped = this.lifetime.signal
     try {

@@ -38,6 +38,8 @@ export interface StateHandlers {
    * call (before its first `await`): the cut of the broadcast stream is taken then. Returns (or
    * resolves to) a msgpack-encodable value, or an iterable / async iterable of Uint8Array
    * chunks for a state too large to hold twice; `restore` then gets the bytes as a stream.
+   * What it throws (or its stream throws) is reported as a listener's error is
+   * (`listener-error` with event 'state.snapshot'), and the joiner asks another member.
    */
   readonly snapshot: () => unknown
   /**
