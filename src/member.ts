@@ -248,13 +248,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       self: () => this.transport.id,
       now: () => this.clock(),
       encode: msg => this.codec.encode(msg),
-      sendFrame: (to, frame) => {
-        const addrs = this.view?.members.find(m => m.id === to)?.addrs
-        this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
-      },
+      sendFrame: (to, frame) => { this.sendDirect(to, frame) },
       sendControl: (to, frame) => {
-        const addrs = this.view?.members.find(m => m.id === to)?.addrs
-        this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
+        this.sendDirect(to, frame)
         this.transport.send(to, frame, { datagramOnly: true })
       },
       deliver: (from, bin, epoch, channel, seq) => {
@@ -430,6 +426,12 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     } finally {
       waits.abort()
     }
+  }
+
+  /** A frame on the direct stream to a member of the view (dialled at its view addresses if need be). */
+  private sendDirect (to: string, frame: Uint8Array): void {
+    const addrs = this.view?.members.find(m => m.id === to)?.addrs
+    this.transport.send(to, frame, addrs !== undefined ? { addresses: addrs } : {})
   }
 
   private emitMessage (from: string, bin: Uint8Array, channel: 'direct' | 'group', epoch: number): void {

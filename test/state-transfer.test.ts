@@ -10,20 +10,13 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createMember, InvalidOptionError, StateTransferError, type Member, type MemberOptions, type StateRestored } from '../src/index.js'
 import { internalsOf } from '../src/internal/member-internals.js'
 import { hostPort, memberPool } from './fixtures/in-process.js'
+import { waitUntil } from '../src/testing/member-process.js'
 
 const pool = memberPool('st')
 
 async function start (options: Omit<MemberOptions, 'listen' | 'cluster' | 'name' | 'seeds'> & { cluster: string, name: string, seeds?: string[] }): Promise<Member> {
   const { cluster, name, seeds, ...rest } = options
   return await pool.member(cluster, name, seeds ?? [], rest)
-}
-
-async function waitUntil (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await sleep(20)
-  }
 }
 
 /**
