@@ -35,6 +35,28 @@ describe('FrameQueue', () => {
     expect(sizes[2]).toBe(frames[2]?.byteLength)
   })
 
+  it('wakes an idle writer at the end of the turn for a few frames, at once for a burst', async () => {
+    const q = new FrameQueue()
+    const it = q[Symbol.asyncIterator]()
+    const order: string[] = []
+    // The writer is idle (waiting); a few frames wait for the end of the turn.
+    const first = it.next().then(r => { order.push(`write ${(r.value as Uint8Array).byteLength / 4}`) })
+    await Promise.resolve()
+    setImmediate(() => order.push('turn ends'))
+    for (let i = 0; i < 3; i++) q.push(frame(i))
+    await first
+    expect(order).toEqual(['turn ends', 'write 3'])
+    // A burst of 16 wakes it before the turn ends: the far side can start on them.
+    order.length = 0
+    const second = it.next().then(r => { order.push(`write ${(r.value as Uint8Array).byteLength / 4}`) })
+    await Promise.resolve()
+    setImmediate(() => order.push('turn ends'))
+    for (let i = 0; i < 16; i++) q.push(frame(i))
+    await second
+    expect(order).toEqual(['write 16'])
+    q.end()
+  })
+
   it('ends a waiting writer, and takes no frames after the end', async () => {
     const q = new FrameQueue()
     const it = q[Symbol.asyncIterator]()
