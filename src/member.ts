@@ -404,28 +404,20 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     if (ready !== undefined) return ready
     if (this.stateFailure !== undefined) throw this.stateFailure
     if (this.stopped) throw new NotRunningError('wait for state')
-    opts.signal?.throwIfAborted()
-    const waits = new AbortController()
-    const stopped = this.lifetime.signal
-    try {
-      return await Promise.race([
-        this.stateSettled.promise,
-        new Promise<never>((_resolve, reject) => {
-          const t = setTimeout(() => { reject(new TimeoutError('waitForState', timeoutMs)) }, timeoutMs)
-          const onStop = (): void => { reject(new NotRunningError('wait for state', 'the member stopped')) }
-          const onAbort = (): void => { reject(opts.signal?.reason) }
-          stopped.addEventListener('abort', onStop, { once: true })
-          opts.signal?.addEventListener('abort', onAbort, { once: true })
-          waits.signal.addEventListener('abort', () => {
-            clearTimeout(t)
-            stopped.removeEventListener('abort', onStop)
-            opts.signal?.removeEventListener('abort', onAbort)
-          }, { once: true })
-        })
-      ])
-    } finally {
-      waits.abort()
-    }
+    // Stop, timeout and the caller's signal end the wait as in waitForView.
+    const timeout = AbortSignal.timeout(timeoutMs)
+    const signal = AbortSignal.any([opts.signal, timeout, this.lifetime.signal].filter((x): x is AbortSignal => x !== undefined))
+    return await new Promise<StateRestored>((resolve, reject) => {
+      const onAbort = (): void => {
+        if (this.stateFailure !== undefined) reject(this.stateFailure)
+        else if (this.lifetime.signal.aborted) reject(new NotRunningError('wait for state', 'the member stopped'))
+        else if (timeout.aborted) reject(new TimeoutError('waitForState', timeoutMs))
+        else reject(opts.signal?.reason)
+      }
+      if (signal.aborted) { onAbort(); return }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.stateSettled.promise.then(resolve, reject).finally(() => { signal.removeEventListener('abort', onAbort) })
+    })
   }
 
   /** A frame on the direct stream to a member of the view (dialled at its view addresses if need be). */
