@@ -43,6 +43,7 @@ import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
 import { StateTransfer, type StateHandlers, type StateRestored } from './messaging/state-transfer.js'
 import { STATE_SERVICE } from './messaging/state-wire.js'
+import { SeedSet, pick, withoutOwn, type SeedResolutionFailure } from './discovery/seed-set.js'
 import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
@@ -97,6 +98,14 @@ export interface MemberEvents {
    * version): this member will not join through it (docs/security.md, cluster isolation).
    */
   'seed-rejected': [{ readonly address: string, readonly peer: string, readonly cluster: string, readonly wireVersion: number }]
+  /** A host-name or SRV seed resolved to other addresses than before (the first answer too). */
+  'seeds-resolved': [{ readonly seed: string, readonly addresses: readonly string[] }]
+  /**
+   * A host-name or SRV seed could not be resolved (`code`: ENOTFOUND, ETIMEOUT, ...); reported
+   * when it starts failing and when the code changes. Retried every `dns.refreshMs`; a name that
+   * does not exist has no addresses, any other failure keeps the last answer.
+   */
+  'seed-resolve-failed': [SeedResolutionFailure]
   /**
    * A heartbeat reply arrived: `ms` since this member sent the heartbeat it answers. Emitted only
    * while someone listens (metrics do: observability/metrics.ts).
@@ -143,6 +152,11 @@ type State = 'new' | 'starting' | 'running' | 'stopping' | 'stopped'
 
 /** How long a discovery greeting's dial may take (see the `probe` flag of a send effect): a connect and handshake take milliseconds. */
 const PROBE_DIAL_TIMEOUT_MS = 300
+/**
+ * Seed addresses dialled per round, at most (a random choice when there are more): a DNS name
+ * may answer with hundreds of records, and one of the group is enough to join it.
+ */
+const MAX_SEED_DIALS = 16
 /** How long send() waits for the receiver's confirmation unless told otherwise. */
 const DEFAULT_SEND_TIMEOUT_MS = 30_000
 const RESOLVED: Promise<void> = Promise.resolve()
@@ -180,6 +194,11 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly beforeLeave = new Set<() => Promise<void>>()
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   private seedFailures = new Set<string>()
+  /** The seeds, their DNS names resolved (discovery/seed-set.ts). */
+  private readonly seedSet: SeedSet
+  private seedRefreshTimer: NodeJS.Timeout | undefined
+  /** The seed addresses dialled in the last round (at most MAX_SEED_DIALS of them). */
+  private dialedSeeds: readonly string[] = []
   /** Seeds that answered as another cluster (reported once each). */
   private readonly rejectedSeeds = new Set<string>()
   /** When the installed view was installed (this member's clock). */
@@ -215,6 +234,10 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     this.options = resolveOptions(options)
     if (typeof init !== 'object' || init === null) throw new InvalidOptionError('init', 'an object', init)
     rejectUnknownKeys(init, ['transport', 'clock', 'incarnation'], 'init.')
+    this.seedSet = new SeedSet(this.options.seeds, this.options.dns, {
+      resolved: (seed, addresses) => { this.emit('seeds-resolved', { seed, addresses }) },
+      failed: failure => { this.emit('seed-resolve-failed', failure) }
+    })
     this.clock = init.clock ?? (() => performance.now())
     this.incarnation = init.incarnation ?? Date.now()
     this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
@@ -230,6 +253,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       : createLibp2pTransport({
         cluster: this.options.cluster,
         listen: [...this.options.listen],
+        advertise: this.options.advertise,
         maxFrameBytes: this.options.maxMessageBytes,
         wireVersion: WIRE_VERSION,
         onDrop,
@@ -666,12 +690,15 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       addrs: [...this.transport.addresses],
       meta: this.options.metadata
     }
-    const seeds = this.seedAddresses()
+    // Bounded by dns.timeoutMs; a failure is reported (seed-resolve-failed), never fatal.
+    await this.seedSet.refresh()
     const quorum = { splitBrain: this.options.splitBrain, quorum: this.options.quorum }
     const core = this.core = new Membership({
       self,
       timing: this.options.timing,
-      hasSeeds: seeds.length > 0,
+      // A DNS name counts even while it has no records: they may come (an empty answer counts
+      // as "no seed answered", see dialSeeds).
+      hasSeeds: this.seedAddresses().length > 0 || this.seedSet.usesDns,
       founding: foundingRule(quorum, this.options.bootstrap.expect),
       random: () => randomInt(0, 2 ** 31) / 2 ** 31,
       // Epochs of a group this member founds start at the wall clock, and never below what
@@ -683,6 +710,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     })
     this.state = 'running'
     this.driver.start(core)
+    this.scheduleSeedRefresh()
     setImmediate(() => { this.releaseHeld() })
   }
 
@@ -842,6 +870,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       await new Promise(resolve => setTimeout(resolve, 20))
     }
     this.driver.close()
+    clearTimeout(this.seedRefreshTimer)
+    this.seedSet.stop()
     this.messaging.stop(new NotRunningError('broadcast or send'))
     this.stateTransfer?.stop()
     for (const t of this.stateTimers) clearTimeout(t)
@@ -854,15 +884,50 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     this.lifetime.abort()
   }
 
+  /** The seed addresses known now, without this member's own (a shared seed list, a DNS name, usually names it too). */
   private seedAddresses (): string[] {
-    const own = this.transport.addresses
-    // A shared seed list usually names this member too: do not dial ourselves.
-    return this.options.seeds.filter(seed => !own.some(a => a === seed || a.startsWith(`${seed}/p2p/`)))
+    return withoutOwn(this.seedSet.addresses(), this.transport.addresses)
   }
 
   private dialSeeds (probe: boolean): void {
     this.seedFailures.clear()
-    for (const seed of this.seedAddresses()) this.transport.dial({ addresses: [seed] }, probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {})
+    this.dialedSeeds = pick(this.seedAddresses(), MAX_SEED_DIALS)
+    if (this.dialedSeeds.length === 0) {
+      // Seeds named, none known now (a DNS name without records yet, or only this member):
+      // as if none answered, under the bootstrap rule. Later: the driver is mid-step here.
+      if (this.seedSet.usesDns) queueMicrotask(() => { if (this.state === 'running') this.driver.seedsUnreachable() })
+      return
+    }
+    for (const seed of this.dialedSeeds) this.transport.dial({ addresses: [seed] }, probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {})
+  }
+
+  /**
+   * Resolves DNS seeds again every `dns.refreshMs` while this member may need them: while it is
+   * alone (it dials its seeds each discovery round), and while it coordinates a group, when it
+   * dials the addresses no member of its view has: a group founded apart (its members started
+   * before the DNS records of the others existed) is met, and merges.
+   */
+  private scheduleSeedRefresh (): void {
+    if (!this.seedSet.usesDns || this.state !== 'running') return
+    this.seedRefreshTimer = setTimeout(() => {
+      this.seedRefreshTimer = undefined
+      const view = this.view
+      const alone = view === undefined || view.members.length === 1
+      if (this.state !== 'running' || (!alone && view.members[0]?.id !== this.id)) { this.scheduleSeedRefresh(); return }
+      this.seedSet.refresh().then(() => {
+        if (!alone) this.sweepSeeds()
+        this.scheduleSeedRefresh()
+      }, () => { this.scheduleSeedRefresh() })
+    }, this.options.dns.refreshMs)
+  }
+
+  /** The coordinator dials seed addresses that belong to no member of its view (see scheduleSeedRefresh). */
+  private sweepSeeds (): void {
+    const view = this.view
+    if (this.state !== 'running' || view === undefined || view.members[0]?.id !== this.id) return
+    const known = view.members.flatMap(m => m.addrs)
+    const unknown = this.seedAddresses().filter(a => !known.some(k => k === a || k.startsWith(`${a}/p2p/`)))
+    for (const seed of pick(unknown, MAX_SEED_DIALS)) this.transport.dial({ addresses: [seed] }, { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS })
   }
 
   private onDialFailed (target: { peer?: string, address?: string }): void {
@@ -872,7 +937,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     }
     if (target.address === undefined) return
     this.seedFailures.add(target.address)
-    const seeds = this.seedAddresses()
+    const seeds = this.dialedSeeds
     if (seeds.length > 0 && seeds.every(s => this.seedFailures.has(s))) this.driver.seedsUnreachable()
   }
 

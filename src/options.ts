@@ -11,14 +11,37 @@ import type { Metadata } from './core/member.js'
 import type { SplitBrainPolicy } from './core/quorum.js'
 import { validateEndpoints, type Endpoints } from './registry/endpoints.js'
 import { ClusterKey } from './security/cluster-key.js'
+import { parseSeed, type SeedSpec } from './discovery/seed-spec.js'
+import { DEFAULT_DNS, type DnsOptions } from './discovery/seed-set.js'
+import { isWildcard, type AdvertisedAddress } from './transport/advertise.js'
 
 export interface MemberOptions {
   /** Cluster name: members of different clusters never join each other. Letters, digits, `.`, `_`, `-`; 1–64. */
   cluster: string
   /** Where to listen: `host:port` or a multiaddr, one or several. Port 0 picks a free port. @default '127.0.0.1:0' */
   listen?: string | readonly string[]
-  /** Addresses of members to join through: `host:port` or multiaddrs. Without seeds, a member founds its group at once. @default [] */
+  /**
+   * Members to join through: addresses (`10.0.0.5:7000`, multiaddrs), host names with a port
+   * (`orders.default.svc.cluster.local:7000`: every A/AAAA record, a Kubernetes headless
+   * service) or SRV names (`_conclave._tcp.orders.default.svc.cluster.local`), resolved again
+   * while the member runs (`dns`). Without seeds, a member founds its group at once. @default []
+   */
   seeds?: readonly string[]
+  /**
+   * The address other members dial, when it is not the one listened on: listen on
+   * `0.0.0.0:7000`, advertise the pod's `10.1.2.3` (or `10.1.2.3:7000`; without a port, the
+   * port listened on). IP addresses only. Without it a member advertises its listen addresses,
+   * never a wildcard, and loopback ones only when it has no other. @default none
+   */
+  advertise?: string | readonly string[]
+  /**
+   * How host-name and SRV seeds are resolved: `servers` to ask instead of the system's
+   * (`"10.0.0.2"`, `"127.0.0.1:5353"`), how often a member that may need its seeds (one that is
+   * alone, or the coordinator, which dials new addresses so that groups founded apart merge)
+   * resolves them again, and how long one resolution may take.
+   * @default { refreshMs: 2000, timeoutMs: 2000 } and the system's servers
+   */
+  dns?: { servers?: readonly string[], refreshMs?: number, timeoutMs?: number }
   /** Human-readable name shown in views and logs. @default `<hostname>-<pid>` */
   name?: string
   /** Application metadata published with this member's record. Values: string, number or boolean. @default {} */
@@ -99,7 +122,9 @@ export interface MemberOptions {
 export interface ResolvedOptions {
   readonly cluster: string
   readonly listen: readonly string[]
-  readonly seeds: readonly string[]
+  readonly seeds: readonly SeedSpec[]
+  readonly advertise: readonly AdvertisedAddress[]
+  readonly dns: DnsOptions
   readonly name: string
   readonly metadata: Metadata
   readonly timing: Timing
@@ -121,7 +146,7 @@ export const MAX_VIEW_MEMBERS = 1024
 
 /** Every key `MemberOptions` has: a misspelt one (`seed`) would otherwise be ignored in silence. */
 const MEMBER_OPTION_KEYS: Record<keyof MemberOptions, true> = {
-  cluster: true, listen: true, seeds: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
+  cluster: true, listen: true, seeds: true, advertise: true, dns: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
 }
 
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
@@ -136,8 +161,10 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   if (!Array.isArray(listenList) || listenList.length === 0) throw new InvalidOptionError('listen', 'an address or a non-empty array of addresses', listenIn)
   const listen = listenList.map((a, i) => toMultiaddr(a, `listen[${i}]`, true))
   const seedsIn = input.seeds ?? []
-  if (!Array.isArray(seedsIn)) throw new InvalidOptionError('seeds', 'an array of "host:port" or multiaddr strings', seedsIn)
-  const seeds = seedsIn.map((a, i) => toMultiaddr(a, `seeds[${i}]`, false))
+  if (!Array.isArray(seedsIn)) throw new InvalidOptionError('seeds', 'an array of "host:port", SRV-name or multiaddr strings', seedsIn)
+  const seeds = seedsIn.map((a, i) => parseSeed(a, `seeds[${i}]`))
+  const advertise = resolveAdvertise(input.advertise)
+  const dns = resolveDns(input.dns)
   const name = input.name ?? `${hostname()}-${process.pid}`
   if (typeof name !== 'string' || name.length === 0 || name.length > 128) throw new InvalidOptionError('name', 'a string of 1–128 characters', name)
   const metadata = input.metadata ?? {}
@@ -166,7 +193,46 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const stateDir = input.stateDir
   if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.length === 0)) throw new InvalidOptionError('stateDir', 'a directory path', stateDir)
   const state = resolveStateHandlers(input.state)
-  return { cluster, listen, seeds, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
+  return { cluster, listen, seeds, advertise, dns, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
+}
+
+function resolveAdvertise (input: unknown): AdvertisedAddress[] {
+  if (input === undefined) return []
+  const list = typeof input === 'string' ? [input] : input
+  if (!Array.isArray(list)) throw new InvalidOptionError('advertise', 'an IP address ("10.1.2.3", "10.1.2.3:7000", "[fd00::3]:7000") or an array of them', input)
+  return list.map((a, i) => parseAdvertised(a, Array.isArray(input) ? `advertise[${i}]` : 'advertise'))
+}
+
+function parseAdvertised (a: unknown, option: string): AdvertisedAddress {
+  const expected = 'an IP address other members can reach, with or without a port ("10.1.2.3", "10.1.2.3:7000", "[fd00::3]:7000", "/ip4/10.1.2.3/tcp/7000"); not a host name, not 0.0.0.0 or ::'
+  if (typeof a !== 'string') throw new InvalidOptionError(option, expected, a)
+  const m = /^\/(?:ip4|ip6)\/([^/]+)\/tcp\/(\d{1,5})$/.exec(a) ?? /^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(a) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(a) ?? (isIP(a) === 6 ? [a, a] : null)
+  const ip = m?.[1]
+  if (m === null || ip === undefined || isIP(ip) === 0 || isWildcard(ip)) throw new InvalidOptionError(option, expected, a)
+  if (a.startsWith('/ip4/') !== (isIP(ip) === 4) && a.startsWith('/')) throw new InvalidOptionError(option, expected, a)
+  if (m[2] === undefined) return { ip }
+  const port = Number(m[2])
+  if (port < 1 || port > 65535) throw new InvalidOptionError(option, 'a port from 1 to 65535', a)
+  return { ip, port }
+}
+
+function resolveDns (input: unknown): DnsOptions {
+  if (input === undefined) return DEFAULT_DNS
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('dns', 'an object { servers?, refreshMs?, timeoutMs? }', input)
+  rejectUnknownKeys(input as Record<string, unknown>, ['servers', 'refreshMs', 'timeoutMs'], 'dns.')
+  const { servers, refreshMs = DEFAULT_DNS.refreshMs, timeoutMs = DEFAULT_DNS.timeoutMs } = input as { servers?: unknown, refreshMs?: unknown, timeoutMs?: unknown }
+  if (servers !== undefined) {
+    if (!Array.isArray(servers) || servers.length === 0) throw new InvalidOptionError('dns.servers', 'a non-empty array of DNS server addresses ("10.0.0.2", "127.0.0.1:5353", "[fd00::2]:53")', servers)
+    servers.forEach((s, i) => {
+      const m = typeof s === 'string' ? (/^\[([0-9a-fA-F:.]+)\](?::(\d{1,5}))?$/.exec(s) ?? /^([0-9.]+)(?::(\d{1,5}))?$/.exec(s) ?? (isIP(s) === 6 ? [s, s] : null)) : null
+      const port = m?.[2] === undefined ? 53 : Number(m[2])
+      if (m === null || isIP(m[1] as string) === 0 || port < 1 || port > 65535) throw new InvalidOptionError(`dns.servers[${i}]`, 'an IP address with an optional port ("10.0.0.2", "127.0.0.1:5353", "[fd00::2]:53")', s)
+    })
+  }
+  for (const [k, v, min] of [['refreshMs', refreshMs, 50], ['timeoutMs', timeoutMs, 10]] as const) {
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 3_600_000) throw new InvalidOptionError(`dns.${k}`, `an integer from ${min} to 3600000 (ms)`, v)
+  }
+  return { ...(servers !== undefined ? { servers: [...servers as string[]] } : {}), refreshMs: refreshMs as number, timeoutMs: timeoutMs as number }
 }
 
 function resolveStateHandlers (input: unknown): StateHandlers | undefined {

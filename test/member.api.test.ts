@@ -66,7 +66,7 @@ describe('options are validated with named errors', () => {
   it('accepts host:port, localhost and multiaddrs', () => {
     const m = new Member({ cluster: 'x', listen: 'localhost:0', seeds: ['127.0.0.1:7000', '/ip4/127.0.0.1/tcp/7001'] })
     expect(m.options.listen).toEqual(['/ip4/127.0.0.1/tcp/0'])
-    expect(m.options.seeds).toEqual(['/ip4/127.0.0.1/tcp/7000', '/ip4/127.0.0.1/tcp/7001'])
+    expect(m.options.seeds.map(s => s.kind === 'address' ? s.address : s.text)).toEqual(['/ip4/127.0.0.1/tcp/7000', '/ip4/127.0.0.1/tcp/7001'])
   })
 })
 

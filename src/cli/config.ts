@@ -16,6 +16,10 @@ export interface MemberConfig {
   cluster?: string
   listen?: string
   seeds?: string[]
+  /** The address peers dial, e.g. "{{POD_IP}}" (the member's `advertise` option). */
+  advertise?: string | string[]
+  /** DNS servers for host-name and SRV seeds (the member's `dns.servers`). */
+  dnsServers?: string[]
   name?: string
   masters?: number
   splitBrain?: string
@@ -30,7 +34,7 @@ export interface MemberConfig {
   timing?: Record<string, number>
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect', 'timing'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'advertise', 'dnsServers', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect', 'timing'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

@@ -23,7 +23,16 @@ Options:
   --seed <host:port>    a member to join through; repeat for several. Without
                         seeds, or when none answers, this member founds the group
                         (under --split-brain majority or --quorum, a member with
-                        seeds never founds one alone: it waits to join)
+                        seeds never founds one alone: it waits to join). A host
+                        name gives every address it has (a Kubernetes headless
+                        service: orders.default.svc.cluster.local:7000); an SRV
+                        name (_conclave._tcp.orders.default.svc.cluster.local)
+                        every target; both are resolved again while running
+  --advertise <ip[:port]>  the address other members dial, when it is not the
+                        one listened on (listen 0.0.0.0:7000, advertise the pod's
+                        IP); without a port, the port listened on. Repeatable
+  --dns-server <ip[:port]>  DNS server for host-name and SRV seeds instead of
+                        the system's; repeat for several
   --bootstrap-expect <N>  found the cluster once N members that know of no
                         group reach each other (same N on every member)
   --state-dir <dir>     durable state: the same member id across restarts,
@@ -48,9 +57,9 @@ Options:
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
-  --config <file.json>  cluster, listen, seeds, name, masters, splitBrain, quorum,
-                        keyFile, endpoints, stateDir, bootstrapExpect and timing from a
-                        file; flags override it. Strings may hold {{NAME}} or
+  --config <file.json>  cluster, listen, seeds, advertise, dnsServers, name,
+                        masters, splitBrain, quorum, keyFile, endpoints, stateDir,
+                        bootstrapExpect and timing from a file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
@@ -74,6 +83,8 @@ export async function runMember (args: string[]): Promise<number> {
     cluster: { type: 'string' },
     listen: { type: 'string' },
     seed: { type: 'string', multiple: true },
+    advertise: { type: 'string', multiple: true },
+    'dns-server': { type: 'string', multiple: true },
     name: { type: 'string' },
     masters: { type: 'string' },
     'split-brain': { type: 'string' },
@@ -113,12 +124,16 @@ export async function runMember (args: string[]): Promise<number> {
   const expect = values['bootstrap-expect'] !== undefined ? parseCount('--bootstrap-expect', values['bootstrap-expect']) : config.bootstrapExpect
   const stateDir = values['state-dir'] ?? config.stateDir
   const timing = { ...config.timing, ...parseTiming(values.timing ?? []) }
+  const advertise = values.advertise ?? config.advertise
+  const dnsServers = values['dns-server'] ?? config.dnsServers
   const member = new Member({
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
     cluster,
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
     seeds: values.seed ?? config.seeds ?? [],
+    ...(advertise !== undefined ? { advertise } : {}),
+    ...(dnsServers !== undefined ? { dns: { servers: dnsServers } } : {}),
     endpoints: { ...config.endpoints, ...flagEndpoints },
     ...(masters !== undefined ? { masters } : {}),
     ...(splitBrain !== undefined ? { splitBrain } : {}),

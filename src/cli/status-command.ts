@@ -5,7 +5,8 @@
 import { createObserver, type Observer } from '../registry/observer.js'
 import type { RegistrySnapshot } from '../registry/source.js'
 import { discoverClusters } from '../transport/libp2p.js'
-import { toMultiaddr } from '../options.js'
+import { parseSeed } from '../discovery/seed-spec.js'
+import { DEFAULT_DNS, SeedSet, pick } from '../discovery/seed-set.js'
 import { UsageError, parseCommandLine } from './usage.js'
 import { ClusterKey } from '../security/cluster-key.js'
 
@@ -15,7 +16,10 @@ Joins the cluster as a client (an observer: never a member, never master),
 prints its view with every member's endpoints, and exits.
 
 Options:
-  --seed <host:port>   a member to ask; repeat for several (required)
+  --seed <host:port>   a member to ask; repeat for several (required). A host
+                       name gives every address it has; an SRV name
+                       (_conclave._tcp.orders.svc) every target
+  --dns-server <ip[:port]>  DNS server for host-name and SRV seeds; repeat
   --cluster <name>     the cluster; found from the first seed when omitted
   --json               one JSON object: {cluster, epoch, coordinator, members:[{rank,
                        name, id, startedAt, ageMs, endpoints, master, epoch, addrs}], ts}
@@ -36,18 +40,20 @@ export async function runStatus (args: string[]): Promise<number> {
     watch: { type: 'boolean', default: false },
     timeout: { type: 'string', default: '5000' },
     'key-file': { type: 'string' },
+    'dns-server': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false }
   })
   if (values.help === true) { process.stdout.write(STATUS_HELP); return 0 }
+  const dnsServers = values['dns-server']
   const seeds = values.seed ?? []
   if (seeds.length === 0) throw new UsageError('--seed <host:port> is required (see conclave status --help)')
   const timeoutMs = Number(values.timeout)
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got "${values.timeout}"`)
-  const addresses = seeds.map((s, i) => toMultiaddr(s, `seeds[${i}]`, false))
+  const dns = dnsServers !== undefined ? { servers: dnsServers } : undefined
   const key = values['key-file'] !== undefined ? ClusterKey.read(values['key-file']) : undefined
-  const cluster = values.cluster ?? await findCluster(addresses, timeoutMs, key)
+  const cluster = values.cluster ?? await findCluster(await resolveSeeds(seeds, dns), timeoutMs, key)
 
-  const observer = await createObserver({ cluster, seeds, renewIntervalMs: 500, ...(key !== undefined ? { clusterKey: key } : {}) })
+  const observer = await createObserver({ cluster, seeds, renewIntervalMs: 500, ...(dns !== undefined ? { dns } : {}), ...(key !== undefined ? { clusterKey: key } : {}) })
   try {
     try {
       await observer.waitForView(() => true, { timeoutMs })
@@ -62,6 +68,17 @@ export async function runStatus (args: string[]): Promise<number> {
     return 0
   } finally {
     await observer.stop()
+  }
+}
+
+/** The seeds' addresses now (a few of them, when a DNS name gives many). */
+async function resolveSeeds (seeds: readonly string[], dns: { servers: string[] } | undefined): Promise<string[]> {
+  const set = new SeedSet(seeds.map((s, i) => parseSeed(s, `seeds[${i}]`)), dns !== undefined ? { ...DEFAULT_DNS, ...dns } : DEFAULT_DNS)
+  try {
+    await set.refresh()
+    return pick(set.addresses(), 16)
+  } finally {
+    set.stop()
   }
 }
 

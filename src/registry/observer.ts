@@ -16,7 +16,8 @@ import { Codec, WIRE_VERSION, parseViewSummary } from '../transport/codec.js'
 import { createLibp2pTransport } from '../transport/libp2p.js'
 import type { Transport } from '../transport/transport.js'
 import { makeView, type View } from '../core/view.js'
-import { rejectUnknownKeys, resolveOptions } from '../options.js'
+import { rejectUnknownKeys, resolveOptions, type MemberOptions } from '../options.js'
+import { SeedSet, pick } from '../discovery/seed-set.js'
 import type { ClusterKey } from '../security/cluster-key.js'
 import { InvalidOptionError, NotRunningError, TimeoutError } from '../errors.js'
 import { parseRecord, RegistryTable } from './table.js'
@@ -26,8 +27,10 @@ import type { EndpointSource, RegistrySnapshot } from './source.js'
 export interface ObserverOptions {
   /** The cluster to observe. */
   cluster: string
-  /** Members to reach it through: `host:port` or multiaddrs; at least one. */
+  /** Members to reach it through, as a member's `seeds` (addresses, host names, SRV names); at least one. */
   seeds: readonly string[]
+  /** How host-name and SRV seeds are resolved, as a member's `dns` option. */
+  dns?: MemberOptions['dns']
   /** Where to listen (members may dial back). @default '127.0.0.1:0' */
   listen?: string | readonly string[]
   /** How often subscriptions are renewed and unreached members dialled, ms. @default 1000 */
@@ -49,13 +52,13 @@ export interface ObserverEvents {
 type Listener<A extends unknown[]> = (...args: A) => void
 
 /** Every key ObserverOptions has: a misspelt one (`seed`) would otherwise be ignored in silence. */
-const OBSERVER_OPTION_KEYS: Record<keyof ObserverOptions, true> = { cluster: true, seeds: true, listen: true, renewIntervalMs: true, maxMessageBytes: true, clusterKey: true }
+const OBSERVER_OPTION_KEYS: Record<keyof ObserverOptions, true> = { cluster: true, seeds: true, dns: true, listen: true, renewIntervalMs: true, maxMessageBytes: true, clusterKey: true }
 
 const STOPPED = 'the observer has stopped (create a new one)'
 
 export class Observer implements EndpointSource {
   readonly cluster: string
-  private readonly seeds: readonly string[]
+  private readonly seeds: SeedSet
   private readonly renewIntervalMs: number
   private readonly codec: Codec
   private readonly transport: Transport
@@ -87,7 +90,7 @@ export class Observer implements EndpointSource {
     // Same validation as a member's options, so both name bad input the same way.
     const resolved = resolveOptions({ ...rest, seeds })
     this.cluster = resolved.cluster
-    this.seeds = resolved.seeds
+    this.seeds = new SeedSet(resolved.seeds, resolved.dns)
     this.renewIntervalMs = renewIntervalMs
     this.codec = new Codec(resolved.cluster, resolved.maxMessageBytes)
     this.transport = createLibp2pTransport({
@@ -174,8 +177,9 @@ export class Observer implements EndpointSource {
       this.finish()
       throw new NotRunningError('start an observer', 'it was stopped while starting')
     }
+    await this.seeds.refresh()
     this.state = 'running'
-    for (const seed of this.seeds) this.transport.dial({ addresses: [seed] })
+    this.dialSeeds()
     this.timer = setInterval(() => this.renew(), this.renewIntervalMs)
   }
 
@@ -196,6 +200,7 @@ export class Observer implements EndpointSource {
     }
     if (this.state === 'running') {
       this.state = 'stopping'
+      this.seeds.stop()
       if (this.timer !== undefined) clearInterval(this.timer)
       this.timer = undefined
       for (const peer of this.connected) this.sendRegistry(peer, { k: 'unsub' })
@@ -265,7 +270,15 @@ export class Observer implements EndpointSource {
     for (const m of this.currentView?.members ?? []) {
       if (!this.connected.has(m.id)) this.transport.dial({ peer: m.id, addresses: m.addrs })
     }
-    if (this.connected.size === 0) for (const seed of this.seeds) this.transport.dial({ addresses: [seed] })
+    if (this.connected.size === 0) {
+      this.seeds.refresh().then(() => { if (this.connected.size === 0) this.dialSeeds() }, () => {})
+    }
+  }
+
+  /** A few of the seed addresses (a DNS name may answer with hundreds). */
+  private dialSeeds (): void {
+    if (this.state !== 'running') return
+    for (const seed of pick(this.seeds.addresses(), 16)) this.transport.dial({ addresses: [seed] })
   }
 
   private onFrame (peer: string, frame: Uint8Array): void {

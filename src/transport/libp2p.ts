@@ -46,6 +46,7 @@ import { DialSlots } from './dial-slots.js'
 import { decodePeerKey } from './peer-key.js'
 import type { Connection, IncomingStreamData, Message, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { advertisedAddresses, type AdvertisedAddress } from './advertise.js'
 import { diagnoseListen, resolveListen } from './listen-diagnosis.js'
 
 /**
@@ -99,6 +100,8 @@ export interface Libp2pTransportInit {
   cluster: string
   /** Multiaddrs to listen on, e.g. `/ip4/127.0.0.1/tcp/0` (port 0: the OS picks one). */
   listen: readonly string[]
+  /** What `addresses` (and identify) tell peers instead of the listen addresses (see advertise.ts). */
+  advertise?: readonly AdvertisedAddress[]
   /**
    * Largest frame, in bytes, on either channel. Larger inbound direct frames reset the stream
    * they came on and are dropped (the sender reopens on its next send); larger inbound group
@@ -182,12 +185,16 @@ function isListenFailure (err: unknown): boolean {
   return err instanceof Error && err.name === 'UnsupportedListenAddressesError'
 }
 
-async function buildNode (listen: readonly string[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
+async function buildNode (listen: readonly string[], advertise: readonly AdvertisedAddress[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
   ensurePromiseWithResolvers()
   return await createLibp2p({
     start: false,
     ...(peerKey !== undefined ? { privateKey: decodePeerKey(peerKey) } : {}),
-    addresses: { listen: [...listen] },
+    addresses: {
+      listen: [...listen],
+      // Never a wildcard, loopback only when there is nothing else, or exactly `advertise`.
+      announceFilter: addrs => advertisedAddresses(addrs.map(a => a.toString()), advertise).map(a => multiaddr(a))
+    },
     ...protectedBy(psk),
     // Pairs of members that are not monitors (see core/membership.ts) exchange nothing while
     // idle, and that is fine: whether a peer lives is the membership core's judgement (its
@@ -259,6 +266,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly datagrams: DatagramChannel | undefined
   private readonly topic: string
   private readonly listen: readonly string[]
+  private readonly advertise: readonly AdvertisedAddress[]
   private readonly maxFrameBytes: number
   private readonly dialTimeoutMs: number
   private readonly maxQueuedBytes: number
@@ -301,6 +309,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
       })
     this.topic = `conclave/${init.cluster}/v1`
     this.listen = [...init.listen]
+    this.advertise = [...(init.advertise ?? [])]
     this.maxFrameBytes = positive(init.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes')
     this.dialTimeoutMs = positive(init.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS, 'dialTimeoutMs')
     this.maxQueuedBytes = positive(init.maxQueuedBytes, Math.max(16 * 1024 * 1024, 4 * this.maxFrameBytes), 'maxQueuedBytes')
@@ -325,7 +334,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.handlers = handlers
     // Host names are resolved here: libp2p's TCP transport listens on IP addresses only.
     const listen = await resolveListen(this.listen)
-    const node = await buildNode(listen.map(a => a.resolved), this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
+    const node = await buildNode(listen.map(a => a.resolved), this.advertise, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
     this.node = node
     this.selfId = node.peerId.toString()
     try {
