@@ -43,6 +43,7 @@ import type { Endpoints } from './registry/endpoints.js'
 import type { EndpointSource, RegistrySnapshot } from './registry/source.js'
 import { StateTransfer, type StateHandlers, type StateRestored } from './messaging/state-transfer.js'
 import { STATE_SERVICE } from './messaging/state-wire.js'
+import type { WaitingReason } from './core/effects.js'
 import { SeedSet, pick, withoutOwn, type SeedResolutionFailure } from './discovery/seed-set.js'
 import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
@@ -115,9 +116,12 @@ export interface MemberEvents {
    * This member found no group to join and the bootstrap rule does not let it found one (the
    * `bootstrap` option): it has no view, hence no masters, and keeps trying its seeds.
    * `'may-not-found'`: it has seeds under `majority` or a quorum; `'expecting'`: fewer than
-   * `bootstrap.expect` members that know of no group are in contact (`joiners`, besides itself).
+   * `bootstrap.expect` members that know of no group are in contact (`joiners`, besides itself);
+   * `'incompatible'`: a seed of this cluster speaks another wire version (a group of another
+   * Conclave version lives there; see `seed-rejected`), and founding a second group next to it
+   * would give the cluster two sets of masters.
    */
-  waiting: [{ readonly reason: 'may-not-found' | 'expecting', readonly joiners: number, readonly expect: number | undefined }]
+  waiting: [{ readonly reason: WaitingReason, readonly joiners: number, readonly expect: number | undefined }]
   /**
    * Durable state (`stateDir`) could not be written: the member can no longer keep its promises
    * across a restart, so it stops acting as master at once and leaves the group.
@@ -651,7 +655,9 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         this.onDialFailed(target)
       },
       onRejected: (address, peer, theirs) => {
-        this.#countDrop(theirs.cluster !== this.options.cluster ? 'seed-foreign-cluster' : 'seed-wire-version', peer)
+        const otherVersion = theirs.cluster === this.options.cluster
+        this.#countDrop(otherVersion ? 'seed-wire-version' : 'seed-foreign-cluster', peer)
+        if (otherVersion) this.driver.otherVersionSeen()
         // Seeds are re-dialled every discovery interval while alone: tell the application once.
         if (!this.rejectedSeeds.has(address)) this.emit('seed-rejected', { address, peer, cluster: theirs.cluster, wireVersion: theirs.wire })
         this.rejectedSeeds.add(address)

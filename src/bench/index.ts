@@ -8,5 +8,6 @@ import { broadcast } from './scenarios/broadcast.js'
 import { rpc } from './scenarios/rpc.js'
 import { state } from './scenarios/state.js'
 import { filter } from './scenarios/filter.js'
+import { rolling } from './scenarios/rolling.js'
 
-export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, state, filter]
+export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, state, filter, rolling]

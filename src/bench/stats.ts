@@ -16,3 +16,8 @@ export function summarize (samples: readonly number[]): Summary {
 export function fmt (ms: number): string {
   return Number.isNaN(ms) ? '—' : ms >= 100 ? ms.toFixed(0) : ms.toFixed(1)
 }
+
+/** The median, p99 and count of a summary: what a figure with a spread reports. */
+export function medianP99 (s: Summary): { median: number, p99: number, n: number } {
+  return { median: s.median, p99: s.p99, n: s.n }
+}

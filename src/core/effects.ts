@@ -37,10 +37,18 @@ export type Effect =
    * (`MembershipConfig.founding`): it keeps looking. `joiners`: members in contact that know of no
    * group either. Emitted when either changes.
    */
-  | { readonly type: 'waiting', readonly reason: 'may-not-found' | 'expecting', readonly joiners: number, readonly expect: number | undefined }
+  | { readonly type: 'waiting', readonly reason: WaitingReason, readonly joiners: number, readonly expect: number | undefined }
   /**
    * Store this durably before carrying out the effects after it (only with `durable`): no
    * epoch this member uses or promises exceeds `maxEpoch`, and `basis` is what it knows a
    * majority must be counted against. Always the first effect of its batch.
    */
   | { readonly type: 'persist', readonly maxEpoch: number, readonly basis: Basis }
+
+/**
+ * Why a member with no view does not found a group (the `waiting` event): `may-not-found`, it has
+ * seeds under `majority` or a quorum; `expecting`, fewer than `bootstrap.expect` founders are in
+ * contact; `incompatible`, a seed of this cluster speaks another wire version (docs/design.md,
+ * "Versions").
+ */
+export type WaitingReason = 'may-not-found' | 'expecting' | 'incompatible'

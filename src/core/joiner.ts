@@ -20,6 +20,7 @@ import type { ProtocolMessage, ViewSummary } from './messages.js'
 import type { CoreContext } from './context.js'
 import type { ViewAgreement } from './agreement.js'
 import { NEVER } from './failure-detector.js'
+import type { WaitingReason } from './effects.js'
 
 /** What joining needs of the rest of the core beyond the shared context. */
 export interface JoinerHost extends CoreContext {
@@ -37,6 +38,11 @@ export class Joiner {
   private lastGreeting = NEVER
   private joinAttempt = 0
   private seedsExhausted = false
+  /**
+   * Until then a seed of this cluster answered speaking another wire version: a group of that
+   * version lives here, and founding one of ours would give the cluster two sets of masters.
+   */
+  private otherVersionUntil = NEVER
   /** Connected peers that greeted us knowing of no group either. */
   private readonly joiningPeers = new Set<string>()
   /** The last `waiting` effect, so that it is emitted once per change. */
@@ -64,6 +70,16 @@ export class Joiner {
 
   disconnectedFrom (peer: string): void {
     this.joiningPeers.delete(peer)
+  }
+
+  /**
+   * A seed of this cluster refused us for speaking another wire version. While they keep
+   * answering (seeds are dialled every discovery round), this member founds no group; once
+   * none has for 3 join timeouts (that version's members are gone), it may again.
+   */
+  otherVersionSeen (now: number): void {
+    this.otherVersionUntil = now + 3 * this.core.timing.joinTimeoutMs
+    this.maybeFound(now)
   }
 
   /** A view was installed: joining is over. */
@@ -137,6 +153,7 @@ export class Joiner {
     }
     const lowerJoiner = this.lowerJoiner()
     if (this.core.connected.size > 0) at(this.lastGreeting + t.retryIntervalMs)
+    if (this.otherVersionUntil > now) at(this.otherVersionUntil)
     if (this.mayFoundAlone()) {
       if (!this.seedsExhausted && !lowerJoiner) at(this.startedAt + t.joinTimeoutMs)
       at(this.startedAt + 3 * t.joinTimeoutMs)
@@ -163,6 +180,10 @@ export class Joiner {
     const lowerJoiner = this.lowerJoiner()
     const discoveryOver = this.seedsExhausted || now >= this.startedAt + t.joinTimeoutMs
     const founding = this.founding
+    if (now < this.otherVersionUntil) {
+      this.waiting('incompatible', typeof founding === 'object' ? founding.expect : undefined)
+      return
+    }
     if (this.mayFoundAlone()) {
       if ((discoveryOver && !lowerJoiner) || now >= this.startedAt + 3 * t.joinTimeoutMs) this.formSingleton(now, [])
       return
@@ -184,7 +205,7 @@ export class Joiner {
     return this.founding === 'alone' || this.core.agreement.knowledge().length > 0
   }
 
-  private waiting (reason: 'may-not-found' | 'expecting', expect: number | undefined): void {
+  private waiting (reason: WaitingReason, expect: number | undefined): void {
     const key = `${reason}:${this.joiningPeers.size}`
     if (key === this.lastWaiting) return
     this.lastWaiting = key

@@ -273,6 +273,12 @@ export class Membership implements CoreContext {
     return this.flush()
   }
 
+  /** A seed of this cluster speaks another wire version: no group is founded next to it. */
+  otherVersionSeen (now: number): Effect[] {
+    this.joiner.otherVersionSeen(now)
+    return this.flush()
+  }
+
   receive (from: string, input: ProtocolMessage, now: number): Effect[] {
     if (this._status === 'idle' || this._status === 'left') { this.dropped('not-running'); return this.flush() }
     // Applied in every state: a joiner's first epoch comes from what it hears (epochs.ts).

@@ -19,7 +19,7 @@
  *    from a pause longer than its lease learns it is not master before any of its work runs.
  */
 import type { Membership } from '../core/membership.js'
-import type { Effect } from '../core/effects.js'
+import type { Effect, WaitingReason } from '../core/effects.js'
 import type { ProtocolMessage } from '../core/messages.js'
 import type { Basis } from '../core/quorum.js'
 import type { MemberRecord } from '../core/member.js'
@@ -63,7 +63,7 @@ export interface DriverEvents {
   excluded: (by: string, previous: View | undefined) => void
   suspect: (peer: string, reason: 'silence' | 'disconnect') => void
   refuted: (peer: string) => void
-  waiting: (e: { readonly reason: 'may-not-found' | 'expecting', readonly joiners: number, readonly expect: number | undefined }) => void
+  waiting: (e: { readonly reason: WaitingReason, readonly joiners: number, readonly expect: number | undefined }) => void
   merge: (view: View, rejoined: readonly MemberRecord[]) => void
   splitBrain: (e: DualMasterDetected) => void
   /** Input the core dropped. */
@@ -239,6 +239,11 @@ export class MemberDriver {
 
   seedsUnreachable (): void {
     this.feed(now => this.core?.seedsUnreachable(now))
+  }
+
+  /** A seed of this cluster answered speaking another wire version (see Joiner.otherVersionSeen). */
+  otherVersionSeen (): void {
+    this.feed(now => this.core?.otherVersionSeen(now))
   }
 
   receive (from: string, msg: ProtocolMessage): void {

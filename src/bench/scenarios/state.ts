@@ -8,7 +8,7 @@ import type { MemberEvent, MemberProcess } from '../../testing/member-process.js
 import { checkAborted } from '../context.js'
 import { grow } from '../cluster.js'
 import { int, type Scenario } from '../scenario.js'
-import { summarize } from '../stats.js'
+import { medianP99, summarize } from '../stats.js'
 
 const AGENT = fileURLToPath(new URL('../agent.js', import.meta.url))
 
@@ -54,13 +54,9 @@ export const state: Scenario = {
     ctx.report.figures = [
       { figure: `state transfer, ${mb} MiB streamed: throughput, median of ${samples.length}`, unit: 'MB/s', value: rate.median, target: '≥ 200 MB/s', met: rate.median >= 200 && samples.every(s => s.restored) },
       { figure: 'state transfer: throughput, slowest round', unit: 'MB/s', value: rate.min },
-      { figure: `state transfer, ${mb} MiB: transfer time`, unit: 'ms', ...pick(summarize(samples.map(s => s.ms))) },
+      { figure: `state transfer, ${mb} MiB: transfer time`, unit: 'ms', ...medianP99(summarize(samples.map(s => s.ms))) },
       { figure: 'state transfer: provider peak RSS', unit: 'MB', value: rss.maxRssBytes / (1024 * 1024) },
       { figure: 'state transfer: joiner peak RSS (largest of the rounds)', unit: 'MB', value: joinerRss }
     ]
   }
-}
-
-function pick (s: { median: number, p99: number, n: number }): { median: number, p99: number, n: number } {
-  return { median: s.median, p99: s.p99, n: s.n }
 }
