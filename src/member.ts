@@ -198,6 +198,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private readonly beforeLeave = new Set<() => Promise<void>>()
   private readonly services = new Map<string, (from: string, data: unknown) => void>()
   private seedFailures = new Set<string>()
+  /** Why this member, with no view, last said it waits (the `waiting` event). */
+  private lastWaiting: WaitingReason | undefined
   /** The seeds, their DNS names resolved (discovery/seed-set.ts). */
   private readonly seedSet: SeedSet
   private seedRefreshTimer: NodeJS.Timeout | undefined
@@ -331,7 +333,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
           this.emit('suspect', { id, reason })
         },
         refuted: id => { this.emit('refuted', { id }) },
-        waiting: e => { this.emit('waiting', e) },
+        waiting: e => { this.lastWaiting = e.reason; this.emit('waiting', e) },
         merge: (view, rejoined) => { this.emit('merge', { view, rejoined }) },
         splitBrain: e => { this.emit('split-brain', e) },
         dropped: reason => { this.#countDrop(reason, undefined) },
@@ -575,6 +577,13 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   }
 
   /** Counts of dropped input from the network, by reason (a copy). */
+  /**
+   * While this member has no view: why it does not found a group, as its last `waiting` event
+   * said (`'incompatible'`: its seeds speak another wire version); undefined while it has a
+   * view or has not said.
+   */
+  get waiting (): WaitingReason | undefined { return this.view === undefined ? this.lastWaiting : undefined }
+
   get dropped (): Readonly<Record<string, number>> { return Object.freeze({ ...this.droppedCounts }) }
   /** Counts of outbound frames not sent, by reason: peer not connected, queue full, ... (a copy). */
   get unsent (): Readonly<Record<string, number>> { return Object.freeze({ ...this.unsentCounts }) }

@@ -85,6 +85,8 @@ describe('metrics and probes of conclave member --metrics', () => {
       const c = new MemberProcess({ cluster, name: 'c', seeds: [a.address as string], extraArgs: ['--metrics', `127.0.0.1:${ports[2]}`] })
       procs.push(c)
       await waitUntil(() => agreed([a, b, c], 3), 20_000, 'the three to agree')
+      // What an operator reads during a rollout: who coordinates, and where this member stands.
+      expect((await probe(ports[1], '/ready'))?.body).toMatchObject({ ready: true, members: 3, coordinator: { name: 'a' }, rank: 1 })
       const [ma, mb, mc] = await Promise.all(ports.map(scrape))
       expect([ma, mb, mc].map(m => value(m as Sample[], 'conclave_is_master', { masters: '1' }))).toEqual([1, 0, 0])
       expect(value(ma as Sample[], 'conclave_rank')).toBe(0)

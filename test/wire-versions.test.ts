@@ -78,6 +78,7 @@ describe('wire versions', () => {
     expect(rejected).toEqual([expect.objectContaining({ wireVersion: WIRE_VERSION, cluster })])
     expect(waiting).toContain('incompatible')
     expect(b.view).toBeUndefined()
+    expect(b.waiting).toBe('incompatible') // what /ready reports
     expect(a.view?.members.map(m => m.name)).toEqual(['a'])
     expect(a.dropped['handshake-wire-version'] ?? 0).toBeGreaterThan(0)
     // The other version is gone: b may found (or join) a group of its own version now.

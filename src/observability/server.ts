@@ -9,6 +9,7 @@
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
 import type { Member } from '../member.js'
+import type { WaitingReason } from '../core/effects.js'
 
 export interface OperatorServer {
   /** `host:port` it listens on (port 0 picks one). */
@@ -17,7 +18,21 @@ export interface OperatorServer {
 }
 
 export interface Health { readonly status: 'ok' | 'starting' | 'stopped' }
-export interface Readiness { readonly ready: boolean, readonly reason?: 'not-started' | 'joining' | 'stopped', readonly epoch?: number, readonly members?: number, readonly quorum?: string }
+/**
+ * The body of `/ready`, for an operator watching a rollout: the view's epoch and size, who
+ * coordinates it and this member's rank (0: the master); while joining, why it waits, if it
+ * said (`incompatible`: its seeds speak another wire version).
+ */
+export interface Readiness {
+  readonly ready: boolean
+  readonly reason?: 'not-started' | 'joining' | 'stopped'
+  readonly waiting?: WaitingReason
+  readonly epoch?: number
+  readonly members?: number
+  readonly quorum?: string
+  readonly coordinator?: { readonly id: string, readonly name: string }
+  readonly rank?: number
+}
 
 export function health (member: Member): Health {
   if (member.running) return { status: 'ok' }
@@ -27,8 +42,9 @@ export function health (member: Member): Health {
 export function readiness (member: Member): Readiness {
   if (!member.running) return { ready: false, reason: member.id === '' ? 'not-started' : 'stopped' }
   const view = member.view
-  if (view === undefined) return { ready: false, reason: 'joining' }
-  return { ready: true, epoch: view.id.epoch, members: view.members.length, quorum: member.quorum }
+  if (view === undefined) return { ready: false, reason: 'joining', ...(member.waiting !== undefined ? { waiting: member.waiting } : {}) }
+  const coordinator = view.members[0] as { id: string, name: string }
+  return { ready: true, epoch: view.id.epoch, members: view.members.length, quorum: member.quorum, coordinator: { id: coordinator.id, name: coordinator.name }, rank: view.members.findIndex(m => m.id === member.id) }
 }
 
 /** Starts the server; resolves once it listens. Rejects if the address is taken. */
