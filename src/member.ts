@@ -45,6 +45,7 @@ import { StateTransfer, type StateHandlers, type StateRestored } from './messagi
 import { STATE_SERVICE } from './messaging/state-wire.js'
 import type { WaitingReason } from './core/effects.js'
 import { SeedSet, pick, withoutOwn, type SeedResolutionFailure } from './discovery/seed-set.js'
+import { LocalDiscovery, mdnsServiceTag } from './discovery/local-discovery.js'
 import { Rpc, type RequestAllEntry, type RequestAllOptions, type RequestOptions, type RpcHandler } from './messaging/rpc.js'
 import { installScheduler, schedule, type ScheduledJob, type ScheduleOptions, type ScheduleSpec, type SchedulerHost, type TickContext } from './policies/scheduler.js'
 
@@ -202,6 +203,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private lastWaiting: WaitingReason | undefined
   /** The seeds, their DNS names resolved (discovery/seed-set.ts). */
   private readonly seedSet: SeedSet
+  /** What multicast DNS heard (the `mdns` option), or undefined when it is off. */
+  private readonly localDiscovery: LocalDiscovery | undefined
   private seedRefreshTimer: NodeJS.Timeout | undefined
   /** The seed addresses dialled in the last round (at most MAX_SEED_DIALS of them). */
   private dialedSeeds: readonly string[] = []
@@ -245,6 +248,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       failed: failure => { this.emit('seed-resolve-failed', failure) }
     })
     this.clock = init.clock ?? (() => performance.now())
+    const mdns = this.options.mdns
+    this.localDiscovery = mdns === undefined ? undefined : new LocalDiscovery(mdns.intervalMs, () => this.clock())
     this.incarnation = init.incarnation ?? Date.now()
     this.codec = new Codec(this.options.cluster, this.options.maxMessageBytes)
     this.limits = peerLimits(this.options.timing.retryIntervalMs)
@@ -262,6 +267,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         advertise: this.options.advertise,
         maxFrameBytes: this.options.maxMessageBytes,
         wireVersion: WIRE_VERSION,
+        ...(mdns !== undefined ? { mdns: { serviceTag: mdnsServiceTag(this.options.cluster), intervalMs: mdns.intervalMs } } : {}),
         onDrop,
         // A seed that has not answered within the join timeout counts as unreachable (and the
         // joiner may found a group): a slower seed dial would be given up on too early where a
@@ -672,6 +678,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         this.rejectedSeeds.add(address)
         this.onDialFailed({ address })
       },
+      onDiscovered: addresses => { this.onDiscovered(addresses) },
       onDirect: (peer, frame) => this.onFrame(peer, frame, 'direct'),
       onGroup: (peer, frame) => this.onFrame(peer, frame, 'group'),
       onDatagram: (peer, frame) => this.onFrame(peer, frame, 'datagram')
@@ -712,8 +719,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       self,
       timing: this.options.timing,
       // A DNS name counts even while it has no records: they may come (an empty answer counts
-      // as "no seed answered", see dialSeeds).
-      hasSeeds: this.seedAddresses().length > 0 || this.seedSet.usesDns,
+      // as "no seed answered", see dialSeeds). So does multicast discovery.
+      hasSeeds: this.seedAddresses().length > 0 || this.seedSet.usesDns || this.localDiscovery !== undefined,
       founding: foundingRule(quorum, this.options.bootstrap.expect),
       random: () => randomInt(0, 2 ** 31) / 2 ** 31,
       // Epochs of a group this member founds start at the wall clock, and never below what
@@ -901,7 +908,32 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
 
   /** The seed addresses known now, without this member's own (a shared seed list, a DNS name, usually names it too). */
   private seedAddresses (): string[] {
-    return withoutOwn(this.seedSet.addresses(), this.transport.addresses)
+    const discovered = this.localDiscovery?.addresses() ?? []
+    const all = discovered.length === 0 ? this.seedSet.addresses() : [...new Set([...this.seedSet.addresses(), ...discovered])]
+    return withoutOwn(all, this.transport.addresses)
+  }
+
+  /** `addresses` without those a member of the installed view advertises. */
+  private notInView (addresses: readonly string[]): string[] {
+    const known = this.view?.members.flatMap(m => m.addrs) ?? []
+    return addresses.filter(a => !known.some(k => k === a || k.startsWith(`${a}/p2p/`)))
+  }
+
+  /**
+   * Multicast DNS heard members at `addresses`. A member that is alone dials them as seeds (it
+   * joins their group); the coordinator dials those no view member has (a group founded apart,
+   * which then merges); other members leave that to the coordinator.
+   */
+  private onDiscovered (addresses: readonly string[]): void {
+    const discovery = this.localDiscovery
+    if (discovery === undefined) return
+    const fresh = withoutOwn(discovery.heard(addresses), this.transport.addresses)
+    const view = this.view
+    if (this.state !== 'running' || fresh.length === 0) return
+    if (view !== undefined && view.members.length > 1 && view.members[0]?.id !== this.id) return
+    const targets = pick(this.notInView(fresh), MAX_SEED_DIALS)
+    discovery.dialed(targets)
+    for (const t of targets) this.transport.dial({ addresses: [t] }, { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS })
   }
 
   private dialSeeds (probe: boolean): void {
@@ -910,7 +942,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
     if (this.dialedSeeds.length === 0) {
       // Seeds named, none known now (a DNS name without records yet, or only this member):
       // as if none answered, under the bootstrap rule. Later: the driver is mid-step here.
-      if (this.seedSet.usesDns) queueMicrotask(() => { if (this.state === 'running') this.driver.seedsUnreachable() })
+      if (this.seedSet.usesDns || this.localDiscovery !== undefined) queueMicrotask(() => { if (this.state === 'running') this.driver.seedsUnreachable() })
       return
     }
     for (const seed of this.dialedSeeds) this.transport.dial({ addresses: [seed] }, probe ? { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS } : {})
@@ -940,9 +972,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   private sweepSeeds (): void {
     const view = this.view
     if (this.state !== 'running' || view === undefined || view.members[0]?.id !== this.id) return
-    const known = view.members.flatMap(m => m.addrs)
-    const unknown = this.seedAddresses().filter(a => !known.some(k => k === a || k.startsWith(`${a}/p2p/`)))
-    for (const seed of pick(unknown, MAX_SEED_DIALS)) this.transport.dial({ addresses: [seed] }, { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS })
+    for (const seed of pick(this.notInView(this.seedAddresses()), MAX_SEED_DIALS)) this.transport.dial({ addresses: [seed] }, { dialTimeoutMs: PROBE_DIAL_TIMEOUT_MS })
   }
 
   private onDialFailed (target: { peer?: string, address?: string }): void {

@@ -42,6 +42,15 @@ export interface MemberOptions {
    * @default { refreshMs: 2000, timeoutMs: 2000 } and the system's servers
    */
   dns?: { servers?: readonly string[], refreshMs?: number, timeoutMs?: number }
+  /**
+   * Find members on the local network by multicast DNS (local development: several members on
+   * a laptop, or containers on one bridge), besides `seeds`. Off by default: it sends multicast
+   * to 224.0.0.251:5353 on every interface. Members of one cluster query each other's service
+   * name every `intervalMs`; what they find is dialled as a seed would be (the handshake keeps
+   * other clusters out). `true` is `{ intervalMs: 2000 }`. Needs the optional peer dependency
+   * `@libp2p/mdns` (without it: InvalidOptionError). @default false
+   */
+  mdns?: boolean | { intervalMs?: number }
   /** Human-readable name shown in views and logs. @default `<hostname>-<pid>` */
   name?: string
   /** Application metadata published with this member's record. Values: string, number or boolean. @default {} */
@@ -125,6 +134,7 @@ export interface ResolvedOptions {
   readonly seeds: readonly SeedSpec[]
   readonly advertise: readonly AdvertisedAddress[]
   readonly dns: DnsOptions
+  readonly mdns: MdnsOptions | undefined
   readonly name: string
   readonly metadata: Metadata
   readonly timing: Timing
@@ -146,7 +156,7 @@ export const MAX_VIEW_MEMBERS = 1024
 
 /** Every key `MemberOptions` has: a misspelt one (`seed`) would otherwise be ignored in silence. */
 const MEMBER_OPTION_KEYS: Record<keyof MemberOptions, true> = {
-  cluster: true, listen: true, seeds: true, advertise: true, dns: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
+  cluster: true, listen: true, seeds: true, advertise: true, dns: true, mdns: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
 }
 
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
@@ -165,6 +175,7 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const seeds = seedsIn.map((a, i) => parseSeed(a, `seeds[${i}]`))
   const advertise = resolveAdvertise(input.advertise)
   const dns = resolveDns(input.dns)
+  const mdns = resolveMdns(input.mdns)
   const name = input.name ?? `${hostname()}-${process.pid}`
   if (typeof name !== 'string' || name.length === 0 || name.length > 128) throw new InvalidOptionError('name', 'a string of 1–128 characters', name)
   const metadata = input.metadata ?? {}
@@ -193,7 +204,7 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const stateDir = input.stateDir
   if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.length === 0)) throw new InvalidOptionError('stateDir', 'a directory path', stateDir)
   const state = resolveStateHandlers(input.state)
-  return { cluster, listen, seeds, advertise, dns, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
+  return { cluster, listen, seeds, advertise, dns, mdns, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
 }
 
 function resolveAdvertise (input: unknown): AdvertisedAddress[] {
@@ -233,6 +244,20 @@ function resolveDns (input: unknown): DnsOptions {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > 3_600_000) throw new InvalidOptionError(`dns.${k}`, `an integer from ${min} to 3600000 (ms)`, v)
   }
   return { ...(servers !== undefined ? { servers: [...servers as string[]] } : {}), refreshMs: refreshMs as number, timeoutMs: timeoutMs as number }
+}
+
+export interface MdnsOptions { readonly intervalMs: number }
+
+export const DEFAULT_MDNS: MdnsOptions = { intervalMs: 2000 }
+
+function resolveMdns (input: unknown): MdnsOptions | undefined {
+  if (input === undefined || input === false) return undefined
+  if (input === true) return DEFAULT_MDNS
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new InvalidOptionError('mdns', 'true, false or an object { intervalMs? }', input)
+  rejectUnknownKeys(input as Record<string, unknown>, ['intervalMs'], 'mdns.')
+  const { intervalMs = DEFAULT_MDNS.intervalMs } = input as { intervalMs?: unknown }
+  if (typeof intervalMs !== 'number' || !Number.isInteger(intervalMs) || intervalMs < 100 || intervalMs > 3_600_000) throw new InvalidOptionError('mdns.intervalMs', 'an integer from 100 to 3600000 (ms)', intervalMs)
+  return { intervalMs }
 }
 
 function resolveStateHandlers (input: unknown): StateHandlers | undefined {

@@ -39,7 +39,7 @@ describe('conclave bench', () => {
     expect(await r.done, r.out()).toBe(0)
     expect(orphans(r.pid)).toEqual([])
     const all = results(join(dir, 'results'))
-    expect([...all.keys()].sort()).toEqual(['broadcast', 'cold-start', 'failover', 'filter', 'join', 'rolling', 'rpc', 'scale', 'state'])
+    expect([...all.keys()].sort()).toEqual(['broadcast', 'cold-start', 'dns', 'failover', 'filter', 'join', 'rolling', 'rpc', 'scale', 'state'])
     for (const res of all.values()) {
       expect(res.interrupted).toBe(false)
       expect(res.machine).toMatchObject({ cores: expect.any(Number), memoryGiB: expect.any(Number), node: process.version, loadavg: expect.any(Array) })
@@ -60,6 +60,7 @@ describe('conclave bench', () => {
     expect(Object.keys(all.get('filter')?.samples.itemsPerSecond as object)).toHaveLength(4)
     expect(all.get('state')?.samples.rounds).toMatchObject([{ restored: true }])
     expect(all.get('rolling')?.samples.restarts).toMatchObject([{ order: 'master-last', moves: 1, overlapMs: 0 }])
+    expect(all.get('dns')?.samples.records).toMatchObject([{ case: 'start', ms: expect.any(Number) }, { case: 'late', ms: expect.any(Number) }])
     for (const name of ['failover', 'scale']) {
       const file = Object.values((all.get(name) as Result).chartFiles)[0] as string
       expect(readFileSync(join(dir, 'results', file), 'utf8')).toMatch(/^<svg /)
@@ -82,7 +83,7 @@ describe('conclave bench', () => {
   }, 120_000)
 
   const bad: Array<[string, string[], RegExp]> = [
-    ['an unknown scenario', ['nosuch'], /unknown scenario "nosuch"; scenarios: failover, join, cold-start, scale, broadcast, rpc, state, filter, rolling, all, report/],
+    ['an unknown scenario', ['nosuch'], /unknown scenario "nosuch"; scenarios: failover, join, cold-start, scale, broadcast, rpc, state, filter, rolling, dns, all, report/],
     ['a bad count', ['failover', '--rounds', '0'], /--rounds: expected a whole number from 1 to 1000, got "0"/],
     ['an unknown case', ['failover', '--cases', 'kill,explode'], /--cases: expected a comma-separated list of kill, stop, graceful/],
     ['a flag of another scenario', ['join', '--sizes', '5'], /sizes/]

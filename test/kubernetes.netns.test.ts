@@ -64,6 +64,14 @@ describe('examples/kubernetes manifests', () => {
     const { stdout } = await run(process.execPath, [...args, '--help'])
     expect(stdout).toContain('Usage: conclave member')
   })
+
+  it('the README shows the same command line', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+    const shown = /```sh\n(  node --max-semi-space-size[^`]*?)```/.exec(readme)?.[1]
+    expect(shown, 'the README\'s container command').toBeDefined()
+    const words = (shown as string).replace(/\\\n/g, ' ').trim().split(/\s+/)
+    expect(words).toEqual([...container.command as string[], ...container.args as string[]])
+  })
 })
 
 const unavailable = await netnsGate('Kubernetes example in network namespaces')

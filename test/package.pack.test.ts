@@ -200,6 +200,16 @@ describe.skipIf(!enabled)('the package, packed and installed into a fresh projec
     expect(help.stdout).toMatch(/conclave member/)
   })
 
+  it('without the optional @libp2p/mdns, mdns: true is a named error that says what to install', () => {
+    expect(existsSync(join(project, 'node_modules', '@libp2p', 'mdns'))).toBe(false)
+    const out = run(process.execPath, ['--input-type=module', '-e', `
+      const { Member } = await import('conclave')
+      try { new Member({ cluster: 'x', mdns: true }); console.log('no error') } catch (e) { console.log(JSON.stringify({ name: e.name, option: e.option, message: e.message })) }`], project)
+    const err = JSON.parse(out) as { name: string, option: string, message: string }
+    expect(err).toMatchObject({ name: 'InvalidOptionError', option: 'mdns' })
+    expect(err.message).toContain('npm install @libp2p/mdns@11.0.47')
+  })
+
   it('type-checks the README service (NodeNext, strict) and a CommonJS (.cts) import', () => {
     writeFileSync(join(project, 'service.ts'), readmeService())
     writeFileSync(join(project, 'check.cts'), "import { createMember, InvalidOptionError } from 'conclave'\nexport const names: string[] = [createMember.name, InvalidOptionError.name]\n")

@@ -4,7 +4,10 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createMember, type Member } from '../src/index.js'
+import { Member as MemberClass, createMember, type Member } from '../src/index.js'
+import { createLibp2pTransport } from '../src/transport/libp2p.js'
+import { WIRE_VERSION } from '../src/transport/codec.js'
+import { nextVersion } from './other-version.js'
 import { conclaveBin, freePort, waitUntil } from '../src/testing/member-process.js'
 
 const members: Member[] = []
@@ -91,6 +94,37 @@ describe('conclave status', () => {
     await waitUntil(() => objects().some(o => o.members.length === 2), 15_000, 'a status with two members')
     run.child.kill('SIGTERM')
     expect(await run.done).toBe(0)
+  })
+})
+
+describe('conclave status during a rollout', () => {
+  it('lists seed addresses that are not in the view: one of this cluster waiting to join, one of another wire version', async () => {
+    const { cluster, ms } = await trio()
+    const port = await freePort()
+    // Waits to join for ever: under majority its only seed (a closed port) never answers.
+    const waiting = new MemberClass({ cluster, name: 'delta', splitBrain: 'majority', seeds: [`127.0.0.1:${port}`] })
+    // Answers the handshake at the next wire version (a member of a newer release).
+    const newer = new MemberClass({ cluster, name: 'echo' }, {
+      transport: (o, onDrop) => nextVersion(createLibp2pTransport({ cluster: o.cluster, listen: [...o.listen], maxFrameBytes: o.maxMessageBytes, wireVersion: WIRE_VERSION + 1, onDrop }), WIRE_VERSION + 1)
+    })
+    members.push(waiting, newer)
+    await waiting.start()
+    await newer.start()
+    const seeds = [...ms, waiting, newer].flatMap(m => ['--seed', hostPort(m)])
+    const json = cli(['status', ...seeds, '--cluster', cluster, '--json'])
+    expect(await json.done, json.err()).toBe(0)
+    const status = JSON.parse(json.out().trim()) as { members: unknown[], seeds: Array<{ address: string, state: string, peer: string, wire: number }> }
+    expect(status.members).toHaveLength(3)
+    const at = (m: Member): { state: string, peer: string, wire: number } | undefined => status.seeds.find(s => s.address === `/ip4/${hostPort(m).replace(':', '/tcp/')}`)
+    expect(ms.map(m => at(m)?.state)).toEqual(['member', 'member', 'member'])
+    expect(at(waiting)).toMatchObject({ state: 'not-in-view', peer: waiting.id, wire: WIRE_VERSION })
+    expect(at(newer)).toMatchObject({ state: 'other-version', peer: newer.id, wire: WIRE_VERSION + 1 })
+    const table = cli(['status', ...seeds, '--cluster', cluster])
+    expect(await table.done, table.err()).toBe(0)
+    const lines = table.out().trim().split('\n')
+    expect(lines, table.out()).toHaveLength(8)
+    expect(lines[5]).toBe('at the seeds, not in the view:')
+    expect(lines.slice(6).join('\n')).toMatch(/this cluster, not in the view: .*\n.*other version: wire \d+/)
   })
 })
 

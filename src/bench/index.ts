@@ -9,5 +9,6 @@ import { rpc } from './scenarios/rpc.js'
 import { state } from './scenarios/state.js'
 import { filter } from './scenarios/filter.js'
 import { rolling } from './scenarios/rolling.js'
+import { dns } from './scenarios/dns.js'
 
-export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, state, filter, rolling]
+export const SCENARIOS: readonly Scenario[] = [failover, join, coldStart, scale, broadcast, rpc, state, filter, rolling, dns]

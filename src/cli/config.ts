@@ -20,6 +20,10 @@ export interface MemberConfig {
   advertise?: string | string[]
   /** DNS servers for host-name and SRV seeds (the member's `dns.servers`). */
   dnsServers?: string[]
+  /** How often DNS seeds are resolved again (the member's `dns.refreshMs`). */
+  dnsRefreshMs?: number
+  /** Multicast DNS discovery on the local network (the member's `mdns` option). */
+  mdns?: boolean
   name?: string
   masters?: number
   splitBrain?: string
@@ -34,7 +38,7 @@ export interface MemberConfig {
   timing?: Record<string, number>
 }
 
-const KEYS = new Set(['cluster', 'listen', 'seeds', 'advertise', 'dnsServers', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect', 'timing'])
+const KEYS = new Set(['cluster', 'listen', 'seeds', 'advertise', 'dnsServers', 'dnsRefreshMs', 'mdns', 'name', 'masters', 'splitBrain', 'quorum', 'keyFile', 'endpoints', 'stateDir', 'bootstrapExpect', 'timing'])
 
 /** `NAME=value` flags as a map; a flag without `=` is a usage error. */
 export function parseAssignments (flag: string, items: readonly string[]): Record<string, string> {

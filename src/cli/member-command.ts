@@ -33,6 +33,10 @@ Options:
                         IP); without a port, the port listened on. Repeatable
   --dns-server <ip[:port]>  DNS server for host-name and SRV seeds instead of
                         the system's; repeat for several
+  --dns-refresh-ms <ms>  how often a member that is alone, or coordinates,
+                        resolves its DNS seeds again (default 2000)
+  --mdns                also find members on the local network by multicast DNS
+                        (local development; sends to 224.0.0.251:5353)
   --bootstrap-expect <N>  found the cluster once N members that know of no
                         group reach each other (same N on every member)
   --state-dir <dir>     durable state: the same member id across restarts,
@@ -57,9 +61,10 @@ Options:
   --endpoint <svc=url>  publish an endpoint (e.g. http=http://127.0.0.1:9090/);
                         repeat for several. Clients find the master's with
                         masterEndpoint(svc); \`conclave status\` lists them
-  --config <file.json>  cluster, listen, seeds, advertise, dnsServers, name,
-                        masters, splitBrain, quorum, keyFile, endpoints, stateDir,
-                        bootstrapExpect and timing from a file; flags override it. Strings may hold {{NAME}} or
+  --config <file.json>  cluster, listen, seeds, advertise, dnsServers,
+                        dnsRefreshMs, mdns, name, masters, splitBrain, quorum,
+                        keyFile, endpoints, stateDir, bootstrapExpect and timing
+                        from a file; flags override it. Strings may hold {{NAME}} or
                         {{NAME:-default}} placeholders, filled from --set, then
                         the environment, so one file serves every server
   --set <NAME=value>    a placeholder value for --config and --endpoint; repeat
@@ -85,6 +90,8 @@ export async function runMember (args: string[]): Promise<number> {
     seed: { type: 'string', multiple: true },
     advertise: { type: 'string', multiple: true },
     'dns-server': { type: 'string', multiple: true },
+    'dns-refresh-ms': { type: 'string' },
+    mdns: { type: 'boolean' },
     name: { type: 'string' },
     masters: { type: 'string' },
     'split-brain': { type: 'string' },
@@ -126,6 +133,11 @@ export async function runMember (args: string[]): Promise<number> {
   const timing = { ...config.timing, ...parseTiming(values.timing ?? []) }
   const advertise = values.advertise ?? config.advertise
   const dnsServers = values['dns-server'] ?? config.dnsServers
+  const dnsRefreshMs = values['dns-refresh-ms'] !== undefined ? parseCount('--dns-refresh-ms', values['dns-refresh-ms']) : config.dnsRefreshMs
+  const dnsOption = dnsServers === undefined && dnsRefreshMs === undefined
+    ? undefined
+    : { ...(dnsServers !== undefined ? { servers: dnsServers } : {}), ...(dnsRefreshMs !== undefined ? { refreshMs: dnsRefreshMs } : {}) }
+  const mdns = values.mdns ?? config.mdns
   const member = new Member({
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
@@ -133,7 +145,8 @@ export async function runMember (args: string[]): Promise<number> {
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
     seeds: values.seed ?? config.seeds ?? [],
     ...(advertise !== undefined ? { advertise } : {}),
-    ...(dnsServers !== undefined ? { dns: { servers: dnsServers } } : {}),
+    ...(dnsOption !== undefined ? { dns: dnsOption } : {}),
+    ...(mdns !== undefined ? { mdns } : {}),
     endpoints: { ...config.endpoints, ...flagEndpoints },
     ...(masters !== undefined ? { masters } : {}),
     ...(splitBrain !== undefined ? { splitBrain } : {}),

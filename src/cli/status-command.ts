@@ -4,7 +4,8 @@
  */
 import { createObserver, type Observer } from '../registry/observer.js'
 import type { RegistrySnapshot } from '../registry/source.js'
-import { discoverClusters } from '../transport/libp2p.js'
+import { discoverClusters, probeSeeds, type SeedProbe } from '../transport/libp2p.js'
+import { WIRE_VERSION } from '../transport/codec.js'
 import { parseSeed } from '../discovery/seed-spec.js'
 import { DEFAULT_DNS, SeedSet, pick } from '../discovery/seed-set.js'
 import { UsageError, parseCommandLine } from './usage.js'
@@ -22,7 +23,13 @@ Options:
   --dns-server <ip[:port]>  DNS server for host-name and SRV seeds; repeat
   --cluster <name>     the cluster; found from the first seed when omitted
   --json               one JSON object: {cluster, epoch, coordinator, members:[{rank,
-                       name, id, startedAt, ageMs, endpoints, master, epoch, addrs}], ts}
+                       name, id, startedAt, ageMs, endpoints, master, epoch, addrs}],
+                       seeds:[{address, state, peer, wire, cluster, reason}], ts}
+
+Every seed address (every record of a DNS name, up to 64) is asked who is there,
+and listed unless it is a member of the view: not-in-view (this cluster, not in
+the view: joining, or in a group apart), other-version (this cluster at another wire version: it cannot join),
+other-cluster, or unreachable. During a rollout that shows who is on the way in.
   --watch              keep printing after every change, until SIGINT or SIGTERM
   --timeout <ms>       how long to wait for a view (default 5000)
   --key-file <file>    the cluster key, when the cluster has one
@@ -31,6 +38,48 @@ Options:
 
 /** Waits this long after the view for members' records that have not arrived yet. */
 const RECORD_GRACE_MS = 1000
+/** Seed addresses asked who is there, at most; how long each may take; how often under --watch. */
+const MAX_PROBED = 64
+const PROBE_TIMEOUT_MS = 2000
+const WATCH_PROBE_MS = 5000
+
+/** A seed address and what is there, relative to the view. */
+export interface SeedState {
+  readonly address: string
+  readonly state: 'member' | 'not-in-view' | 'other-version' | 'other-cluster' | 'unreachable'
+  readonly peer: string | null
+  readonly wire: number | null
+  readonly cluster: string | null
+  readonly reason: string | null
+}
+
+export function seedStates (probes: readonly SeedProbe[], cluster: string, snap: RegistrySnapshot | undefined): SeedState[] {
+  const inView = new Set(snap?.members.map(m => m.id) ?? [])
+  return probes.map(p => {
+    if (!p.answered) return { address: p.address, state: 'unreachable', peer: null, wire: null, cluster: null, reason: p.reason }
+    const state = p.cluster !== cluster ? 'other-cluster' : p.wire !== WIRE_VERSION ? 'other-version' : inView.has(p.peer) ? 'member' : 'not-in-view'
+    return { address: p.address, state, peer: p.peer, wire: p.wire, cluster: p.cluster, reason: null }
+  })
+}
+
+function describeSeed (s: SeedState): string {
+  switch (s.state) {
+    case 'member': return `member ${shortId(s.peer ?? '')}`
+    case 'not-in-view': return `this cluster, not in the view: ${shortId(s.peer ?? '')} (joining, or in a group apart)`
+    case 'other-version': return `other version: wire ${s.wire ?? '?'} (this conclave speaks ${WIRE_VERSION}); it cannot join this group`
+    case 'other-cluster': return `another cluster: ${s.cluster ?? '?'}`
+    case 'unreachable': return `unreachable: ${s.reason ?? ''}`
+  }
+}
+
+function seedTable (states: readonly SeedState[]): string {
+  const shown = states.filter(s => s.state !== 'member')
+  if (shown.length === 0) return ''
+  const width = Math.max(...shown.map(s => s.address.length))
+  return 'at the seeds, not in the view:\n' + shown.map(s => `  ${s.address.padEnd(width)}  ${describeSeed(s)}\n`).join('')
+}
+
+function shortId (id: string): string { return id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id }
 
 export async function runStatus (args: string[]): Promise<number> {
   const values = parseCommandLine(args, {
@@ -51,7 +100,9 @@ export async function runStatus (args: string[]): Promise<number> {
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw new UsageError(`--timeout must be a whole number of milliseconds, got "${values.timeout}"`)
   const dns = dnsServers !== undefined ? { servers: dnsServers } : undefined
   const key = values['key-file'] !== undefined ? ClusterKey.read(values['key-file']) : undefined
-  const cluster = values.cluster ?? await findCluster(await resolveSeeds(seeds, dns), timeoutMs, key)
+  const addresses = await resolveSeeds(seeds, dns)
+  const cluster = values.cluster ?? await findCluster(pick(addresses, 16), timeoutMs, key)
+  const probe = async (): Promise<SeedProbe[]> => await probeSeeds(addresses, cluster, WIRE_VERSION, Math.min(timeoutMs, PROBE_TIMEOUT_MS), key?.fileBytes())
 
   const observer = await createObserver({ cluster, seeds, renewIntervalMs: 500, ...(dns !== undefined ? { dns } : {}), ...(key !== undefined ? { clusterKey: key } : {}) })
   try {
@@ -59,24 +110,37 @@ export async function runStatus (args: string[]): Promise<number> {
       await observer.waitForView(() => true, { timeoutMs })
     } catch {
       process.stderr.write(`conclave status: no view of cluster "${cluster}" from ${seeds.join(', ')} within ${timeoutMs} ms\n`)
+      // Say what answers at the seeds instead (another version, another cluster, nobody).
+      for (const s of seedStates(await probe(), cluster, undefined)) if (s.state !== 'unreachable') process.stderr.write(`  ${s.address}  ${describeSeed(s)}\n`)
       return 1
     }
     await recordsOrGrace(observer)
-    const print = (): void => { process.stdout.write(values.json === true ? JSON.stringify(toJson(observer.registry())) + '\n' : table(observer.registry())) }
+    let states = seedStates(await probe(), cluster, observer.registry())
+    const print = (): void => {
+      const snap = observer.registry()
+      process.stdout.write(values.json === true ? JSON.stringify({ ...toJson(snap), seeds: states }) + '\n' : table(snap) + seedTable(states))
+    }
     print()
-    if (values.watch === true) await watch(observer, print)
+    if (values.watch === true) {
+      // Members joining or of another version show up in the view or at the seeds: ask again now and then.
+      const again = setInterval(() => {
+        probe().then(p => { states = seedStates(p, cluster, observer.registry()) }, () => {})
+      }, WATCH_PROBE_MS)
+      try { await watch(observer, print) } finally { clearInterval(again) }
+    }
     return 0
+
   } finally {
     await observer.stop()
   }
 }
 
-/** The seeds' addresses now (a few of them, when a DNS name gives many). */
+/** The seeds' addresses now (at most MAX_PROBED of them, when a DNS name gives many). */
 async function resolveSeeds (seeds: readonly string[], dns: { servers: string[] } | undefined): Promise<string[]> {
   const set = new SeedSet(seeds.map((s, i) => parseSeed(s, `seeds[${i}]`)), dns !== undefined ? { ...DEFAULT_DNS, ...dns } : DEFAULT_DNS)
   try {
     await set.refresh()
-    return pick(set.addresses(), 16)
+    return pick(set.addresses(), MAX_PROBED)
   } finally {
     set.stop()
   }
@@ -147,7 +211,7 @@ function table (snap: RegistrySnapshot): string {
   const rows = snap.members.map(m => [
     String(m.rank),
     m.name,
-    m.id.length > 16 ? `${m.id.slice(0, 8)}…${m.id.slice(-6)}` : m.id,
+    shortId(m.id),
     m.startedAt === undefined ? '?' : age(now - m.startedAt),
     Object.keys(m.endpoints).length === 0 ? '-' : Object.entries(m.endpoints).map(([s, u]) => `${s}=${u}`).join(', '),
     m.masterEpoch !== undefined ? '*' : '',

@@ -105,6 +105,8 @@ export class NetnsLab {
       await ip('-n', host.ns, 'link', 'set', 'lo', 'up')
       await ip('-n', host.ns, 'addr', 'add', `${host.address}/24`, 'dev', 'eth0')
       await ip('-n', host.ns, 'link', 'set', 'eth0', 'up')
+      // Multicast (mDNS) needs a route; the switch is the only place it can go.
+      await ip('-n', host.ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0')
     }
   }
 

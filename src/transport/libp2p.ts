@@ -31,6 +31,7 @@ import { gossipsub } from '@chainsafe/libp2p-gossipsub'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
+import { InvalidOptionError } from '../errors.js'
 import { preSharedKey } from '@libp2p/pnet'
 import { StrictSign } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -143,6 +144,13 @@ export interface Libp2pTransportInit {
    * or a function that resolves to undefined: a fresh key each start.
    */
   peerKey?: () => Promise<Uint8Array | undefined>
+  /**
+   * Multicast DNS discovery (off when undefined): the node answers queries for `serviceTag`
+   * with its advertised private addresses and queries every `intervalMs`; what it hears is
+   * passed to `onDiscovered`, never dialled by libp2p itself. `serviceTag` is a DNS-SD name such
+   * as `_conclave-1a2b._udp.local`.
+   */
+  mdns?: { readonly serviceTag: string, readonly intervalMs: number }
 }
 
 /** Counters for diagnostics and tests (no libp2p types leak out). */
@@ -185,8 +193,26 @@ function isListenFailure (err: unknown): boolean {
   return err instanceof Error && err.name === 'UnsupportedListenAddressesError'
 }
 
-async function buildNode (listen: readonly string[], advertise: readonly AdvertisedAddress[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined) {
+/** Multicast discovery for buildNode: its settings and where what it hears goes. */
+interface Discovery { readonly serviceTag: string, readonly intervalMs: number, readonly onPeer: (addresses: string[]) => void }
+
+/** The optional peer dependency behind the `mdns` option, pinned like the rest of libp2p. */
+export const MDNS_PACKAGE = '@libp2p/mdns@11.0.47'
+
+/** Whether `@libp2p/mdns` can be loaded here (it is an optional peer dependency). */
+function mdnsInstalled (): boolean {
+  try {
+    import.meta.resolve('@libp2p/mdns')
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function buildNode (listen: readonly string[], advertise: readonly AdvertisedAddress[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined, discovery: Discovery | undefined) {
   ensurePromiseWithResolvers()
+  // Loaded only when asked for: most deployments never multicast, and need not install it.
+  const mdns = discovery === undefined ? undefined : (await import('@libp2p/mdns')).mdns
   return await createLibp2p({
     start: false,
     ...(peerKey !== undefined ? { privateKey: decodePeerKey(peerKey) } : {}),
@@ -204,8 +230,17 @@ async function buildNode (listen: readonly string[], advertise: readonly Adverti
     transports: [tcp({ inboundSocketInactivityTimeout: 0, outboundSocketInactivityTimeout: 0 })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({ enableKeepAlive: false })],
-    // No peerDiscovery (no mdns/bootstrap), no peer/content routers, no relay transport and no
-    // autodial: the membership core decides whom to dial (trap 5, trap 6).
+    // No peer discovery but opt-in mdns, no peer/content routers, no relay transport and no
+    // autodial: the membership core decides whom to dial (trap 5, trap 6). mdns answers go to
+    // the member as seed addresses (every answer, not only a peer's first, which is all that
+    // libp2p's own peer:discovery event reports).
+    peerDiscovery: discovery === undefined || mdns === undefined
+      ? []
+      : [components => {
+          const service = mdns({ serviceTag: discovery.serviceTag, interval: discovery.intervalMs, broadcast: true })(components)
+          service.addEventListener('peer', evt => { discovery.onPeer(evt.detail.multiaddrs.map(ma => ma.toString())) })
+          return service
+        }],
     connectionManager: {
       dialTimeout: dialTimeoutMs,
       // Trap 4: defaults (5 inbound connections per second per host, 10 pending) make a seed
@@ -275,6 +310,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly peerKey: (() => Promise<Uint8Array | undefined>) | undefined
   private readonly cluster: string
   private readonly wireVersion: number
+  private readonly mdns: { readonly serviceTag: string, readonly intervalMs: number } | undefined
   /** Our handshake, length-prefixed: the same for every seed. */
   private readonly handshakeFrame: Uint8Array
 
@@ -318,6 +354,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.peerKey = init.peerKey
     this.cluster = init.cluster
     this.wireVersion = init.wireVersion ?? 1
+    this.mdns = init.mdns
+    if (this.mdns !== undefined && !mdnsInstalled()) {
+      throw new InvalidOptionError('mdns', `the package ${MDNS_PACKAGE}, an optional peer dependency (npm install ${MDNS_PACKAGE})`, true)
+    }
     this.handshakeFrame = lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster: this.cluster, wire: this.wireVersion }))).subarray()
   }
 
@@ -334,7 +374,10 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.handlers = handlers
     // Host names are resolved here: libp2p's TCP transport listens on IP addresses only.
     const listen = await resolveListen(this.listen)
-    const node = await buildNode(listen.map(a => a.resolved), this.advertise, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.())
+    const discovery = this.mdns === undefined
+      ? undefined
+      : { ...this.mdns, onPeer: (addresses: string[]) => { this.call(() => { this.handlers?.onDiscovered?.(addresses) }) } }
+    const node = await buildNode(listen.map(a => a.resolved), this.advertise, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.(), discovery)
     this.node = node
     this.selfId = node.peerId.toString()
     try {
@@ -883,14 +926,10 @@ function parseAddresses (addresses: readonly string[], peerId: PeerId): Multiadd
 
 const DIRECT_PROTOCOL = /^\/conclave\/([^/]+)\/direct\/1\.0\.0$/
 
-/**
- * The cluster names a member at `address` serves (`conclave status` without `--cluster`):
- * dials it with a throwaway node and reads the direct protocols its identify lists. Rejects
- * when the address does not answer, or identify does not complete, within `timeoutMs`.
- */
-export async function discoverClusters (address: string, timeoutMs = 3000, psk?: Uint8Array): Promise<string[]> {
+/** A node that only dials (no listening, no gossip), for asking a member something and going. */
+async function throwawayNode (timeoutMs: number, psk: Uint8Array | undefined) {
   ensurePromiseWithResolvers()
-  const node = await createLibp2p({
+  return await createLibp2p({
     addresses: { listen: [] },
     ...protectedBy(psk),
     transports: [tcp()],
@@ -899,6 +938,15 @@ export async function discoverClusters (address: string, timeoutMs = 3000, psk?:
     connectionManager: { dialTimeout: timeoutMs, reconnectRetries: 0 },
     services: { identify: identify() }
   })
+}
+
+/**
+ * The cluster names a member at `address` serves (`conclave status` without `--cluster`):
+ * dials it with a throwaway node and reads the direct protocols its identify lists. Rejects
+ * when the address does not answer, or identify does not complete, within `timeoutMs`.
+ */
+export async function discoverClusters (address: string, timeoutMs = 3000, psk?: Uint8Array): Promise<string[]> {
+  const node = await throwawayNode(timeoutMs, psk)
   const signal = AbortSignal.timeout(timeoutMs)
   let onIdentify: ((evt: CustomEvent<{ protocols: string[] }>) => void) | undefined
   try {
@@ -913,6 +961,55 @@ export async function discoverClusters (address: string, timeoutMs = 3000, psk?:
     return protocols.flatMap(p => DIRECT_PROTOCOL.exec(p)?.[1] ?? []).sort()
   } finally {
     if (onIdentify !== undefined) node.removeEventListener('peer:identify', onIdentify)
+    await node.stop()
+  }
+}
+
+/** What a seed address answered to `probeSeeds`. */
+export type SeedProbe =
+  | { readonly address: string, readonly answered: true, readonly peer: string, readonly cluster: string, readonly wire: number }
+  | { readonly address: string, readonly answered: false, readonly reason: string }
+
+/**
+ * Asks each address who is there (`conclave status`): one throwaway node dials it, sends the
+ * handshake a joiner of `cluster` at wire version `wire` would send, and reads the answer (the
+ * member's cluster and wire version). At most `concurrency` dials at a time; each gets
+ * `timeoutMs`. Never rejects.
+ */
+export async function probeSeeds (addresses: readonly string[], cluster: string, wire: number, timeoutMs = 3000, psk?: Uint8Array, concurrency = 8): Promise<SeedProbe[]> {
+  const node = await throwawayNode(timeoutMs, psk)
+  const frame = lp.encode.single(new TextEncoder().encode(JSON.stringify({ cluster, wire }))).subarray()
+  const probe = async (address: string): Promise<SeedProbe> => {
+    const signal = AbortSignal.timeout(timeoutMs)
+    try {
+      const conn = await node.dial(multiaddr(address), { signal })
+      const stream = await conn.newStream(HANDSHAKE_PROTOCOL, { signal })
+      const onAbort = (): void => { stream.abort(new Error('no handshake answer')) }
+      signal.addEventListener('abort', onAbort, { once: true })
+      try {
+        await stream.sink([frame])
+        const theirs = await readHandshake(stream.source)
+        if (theirs === undefined) return { address, answered: false, reason: signal.aborted ? `no answer within ${timeoutMs} ms` : 'not a Conclave member' }
+        return { address, answered: true, peer: conn.remotePeer.toString(), ...theirs }
+      } finally {
+        signal.removeEventListener('abort', onAbort)
+        await conn.close().catch(() => {})
+      }
+    } catch (err) {
+      return { address, answered: false, reason: signal.aborted ? `no answer within ${timeoutMs} ms` : describe(err) }
+    }
+  }
+  try {
+    const out: SeedProbe[] = new Array(addresses.length)
+    let next = 0
+    await Promise.all(Array.from({ length: Math.min(concurrency, addresses.length) }, async () => {
+      while (next < addresses.length) {
+        const i = next++
+        out[i] = await probe(addresses[i] as string)
+      }
+    }))
+    return out
+  } finally {
     await node.stop()
   }
 }

@@ -34,6 +34,11 @@ export interface TransportHandlers {
    * speaking another wire version; the connection is closed (the dial also fails). Optional.
    */
   onRejected?(address: string, peer: string, theirs: { readonly cluster: string, readonly wire: number }): void
+  /**
+   * Local discovery (multicast DNS) heard a node at `addresses` (TCP multiaddrs without a peer
+   * id); nothing is dialled. It may be of another cluster. Optional.
+   */
+  onDiscovered?(addresses: readonly string[]): void
 }
 
 export interface SendOptions {
