@@ -8,7 +8,7 @@ import { SeedSet, pick, withoutOwn, type SeedResolutionFailure } from '../src/di
 import { advertisedAddresses } from '../src/transport/advertise.js'
 import { TestDnsServer } from '../src/testing/dns-server.js'
 import { InvalidOptionError, Member, type MemberOptions } from '../src/index.js'
-import { waitUntil } from '../src/testing/member-process.js'
+import { freePort, waitUntil } from '../src/testing/member-process.js'
 
 let dns: TestDnsServer
 beforeAll(async () => { dns = await TestDnsServer.start() })
@@ -168,6 +168,29 @@ describe('members that find each other through DNS', () => {
     publish(srv, [a, b, c])
     for (const m of [a, b, c]) await m.waitForView(v => v.members.length === 3, { timeoutMs: 15_000 })
     expect(new Set([a, b, c].map(m => m.view?.members[0]?.id))).toEqual(new Set([a.id]))
+  })
+
+  it('records pointing at a closed port and at another cluster\'s member: the joiner founds its own group, is refused by the other, and leaves it untouched', async () => {
+    const srv = `_conclave._tcp.e${process.pid}.test`
+    const foreign = new Member({ cluster: `other-${process.pid}`, name: 'x' })
+    members.push(foreign)
+    await foreign.start()
+    const closed = await freePort()
+    dns.set(srv, { srv: [{ target: `e${process.pid}-closed.test`, port: closed }, { target: `e${process.pid}-x.test`, port: Number(/\/tcp\/(\d+)/.exec(foreign.addresses[0] as string)?.[1]) }] })
+    dns.set(`e${process.pid}-closed.test`, { a: ['127.0.0.1'] })
+    dns.set(`e${process.pid}-x.test`, { a: ['127.0.0.1'] })
+    const rejected: Array<{ cluster: string }> = []
+    const b = new Member({ cluster: `mine-${process.pid}`, name: 'b', seeds: [srv], dns: { servers: [dns.address], refreshMs: 100, timeoutMs: 500 } })
+    b.on('seed-rejected', r => rejected.push(r))
+    members.push(b)
+    await b.start()
+    // Nothing of its own cluster answers (one seed refuses the connection, the other is foreign):
+    // under allow, it founds a group of its own after the join timeout.
+    await b.waitForView(v => v.members.length === 1 && v.members[0]?.id === b.id, { timeoutMs: 10_000 })
+    expect(rejected).toEqual([expect.objectContaining({ cluster: `other-${process.pid}` })])
+    expect(b.dropped['seed-foreign-cluster']).toBeGreaterThan(0)
+    expect(foreign.view?.members.map(m => m.id)).toEqual([foreign.id])
+    expect(foreign.dropped['handshake-foreign-cluster']).toBeGreaterThan(0)
   })
 
   it('a member keeps running while its DNS server is down, reports it, and joins once the server answers', async () => {

@@ -9,7 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { MemberProcess, waitUntil } from '../src/testing/member-process.js'
+import { MemberProcess, agreed, waitUntil } from '../src/testing/member-process.js'
+import { rollingRestart } from '../src/testing/rolling-restart.js'
+import { masterIntervals, timelineFigures } from '../src/testing/master-timeline.js'
 import { NetnsLab, type TestHost } from '../src/testing/netns.js'
 import { netnsGate } from './netns-gate.js'
 
@@ -105,6 +107,35 @@ describe.skipIf(unavailable !== undefined)('members that find each other only th
     const m2b = await member('m2', hosts[4] as TestHost).waitReady()
     await waitUntil(() => everyone([m1, m2b], ['m1', 'm2']) && m1.lastView()?.members.every(m => m.id !== m2.ready()?.id) === true, 15_000, 'm2 back at its new address, the old one gone')
     expect(m2b.ready()?.listen).toEqual([expect.stringMatching(new RegExp(`^/ip4/${hosts[4]?.address}/tcp/${PORT}/p2p/`))])
+  })
+
+  it('a rolling restart of 5 members found through DNS, standbys first and the master last: the master moves once, never two at once', async () => {
+    lab = await NetnsLab.create(6)
+    const [dnsHost, ...hosts] = lab.hosts as [TestHost, ...TestHost[]]
+    const dns = await startDns(dnsHost)
+    await dns.set(hosts.map(h => h.address))
+    const hostOf = new Map<MemberProcess, TestHost>()
+    const start = (name: string, host: TestHost): MemberProcess => {
+      const p = memberOn('dns-rolling', name, host, dns.address)
+      hostOf.set(p, host)
+      return p
+    }
+    const group: MemberProcess[] = []
+    for (const [i, host] of hosts.entries()) {
+      group.push(await start(`m${i}`, host).waitReady())
+      await waitUntil(() => agreed(group, group.length), 15_000, `${group.length} members`)
+    }
+    const master = group.find(p => p.lastView()?.isCoordinator === true)
+    // Each replacement starts on its predecessor's host (the pod's address), seeded by the name only.
+    let generation = 0
+    const result = await rollingRestart(group, old => start(`${old.name}.${++generation}`, hostOf.get(old) as TestHost), { order: 'master-last' })
+    const intervals = masterIntervals(result.all, result.since, result.until)
+    const figures = timelineFigures(intervals, result.since, result.until)
+    expect(figures.moves).toBe(1)
+    expect(figures.overlapMs).toBe(0)
+    expect(figures.longestGapMs).toBeLessThan(1000)
+    expect(intervals[0]?.name).toBe(master?.name)
+    expect(result.group.every(p => p.name.includes('.'))).toBe(true)
   })
 
   it('groups founded apart while the records named only some members merge once the records name everyone', async () => {

@@ -90,6 +90,9 @@ export const dns: Scenario = {
             server.set(name, { a: [] })
             joiner = spawn(ip)
             await waitUntil(() => joiner.lastView()?.members.length === 1 || ctx.aborted, 15_000, 'the new member to found a group of its own')
+            // The record appears at a random point of the members' refresh cycles: the joiner's
+            // cycle began at its start, a fixed time before it founded.
+            await ctx.sleep(Math.random() * refreshMs)
             checkAborted(ctx)
             t0 = Date.now()
             server.set(name, { a: [...ips, ip] })
