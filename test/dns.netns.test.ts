@@ -10,8 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { MemberProcess, agreed, waitUntil } from '../src/testing/member-process.js'
-import { rollingRestart } from '../src/testing/rolling-restart.js'
-import { masterIntervals, timelineFigures } from '../src/testing/master-timeline.js'
+import { restartTimeline, rollingRestart } from '../src/testing/rolling-restart.js'
 import { NetnsLab, type TestHost } from '../src/testing/netns.js'
 import { netnsGate } from './netns-gate.js'
 
@@ -129,8 +128,7 @@ describe.skipIf(unavailable !== undefined)('members that find each other only th
     // Each replacement starts on its predecessor's host (the pod's address), seeded by the name only.
     let generation = 0
     const result = await rollingRestart(group, old => start(`${old.name}.${++generation}`, hostOf.get(old) as TestHost), { order: 'master-last' })
-    const intervals = masterIntervals(result.all, result.since, result.until)
-    const figures = timelineFigures(intervals, result.since, result.until)
+    const { intervals, figures } = restartTimeline(result)
     expect(figures.moves).toBe(1)
     expect(figures.overlapMs).toBe(0)
     expect(figures.longestGapMs).toBeLessThan(1000)

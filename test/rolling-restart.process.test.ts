@@ -6,8 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemberProcess, agreed, waitUntil } from '../src/testing/member-process.js'
-import { rollingRestart } from '../src/testing/rolling-restart.js'
-import { masterIntervals, timelineFigures } from '../src/testing/master-timeline.js'
+import { restartTimeline, rollingRestart } from '../src/testing/rolling-restart.js'
 
 let procs: MemberProcess[] = []
 afterEach(async () => {
@@ -32,8 +31,7 @@ describe('rolling restart', () => {
     }
     const master = group.find(p => p.lastView()?.isCoordinator === true)
     const result = await rollingRestart(group, (old, seeds) => spawn(`${old.name}.${++generation}`, seeds), { order: 'master-last' })
-    const intervals = masterIntervals(result.all, result.since, result.until)
-    const figures = timelineFigures(intervals, result.since, result.until)
+    const { intervals, figures } = restartTimeline(result)
     expect(figures.moves).toBe(1)
     expect(figures.overlapMs).toBe(0)
     expect(figures.longestGapMs).toBeLessThan(1000)

@@ -10,6 +10,7 @@
  * `master-first` restarts the master first, then the next master, and so on (for comparison).
  */
 import { agreed, waitUntil, type MemberProcess } from './member-process.js'
+import { masterIntervals, timelineFigures, type MasterInterval, type TimelineFigures } from './master-timeline.js'
 
 export interface RollingRestart {
   /** The processes after the restart, in the order of the view. */
@@ -53,4 +54,10 @@ export async function rollingRestart (
     await waitUntil(() => agreed(current, n) || opts.aborted?.() === true, timeoutMs, `${n} members to agree with ${fresh.name}'s replacement`)
   }
   return { group: byRank(current), all, since, until: Date.now() }
+}
+
+/** Who held mastership during `restart`, and its moves, overlap and longest gap. */
+export function restartTimeline (restart: RollingRestart): { readonly intervals: MasterInterval[], readonly figures: TimelineFigures } {
+  const intervals = masterIntervals(restart.all, restart.since, restart.until)
+  return { intervals, figures: timelineFigures(intervals, restart.since, restart.until) }
 }
