@@ -24,6 +24,7 @@ import { MemberDriver, type DriverEnv } from '../runtime/driver.js'
 import { MASTERSHIP_SERVICE } from '../policies/dual-master.js'
 import { seededRandom } from './random.js'
 import { SimNetwork, type Endpoint, type Payload } from './sim-network.js'
+import { EventQueue } from './event-queue.js'
 
 export interface SimulationOptions {
   readonly seed: number
@@ -101,8 +102,6 @@ export interface SimNode {
   /** Its monotonic clock now: what its core's time-dependent answers are asked at (actingRank, isCoordinator). */
   now: () => number
 }
-
-interface Scheduled { at: number, seq: number, run: () => void }
 
 /** One simulated process: its driver, its clock, its input queue and its network endpoint. */
 class SimProcess implements SimNode, Endpoint {
@@ -233,7 +232,7 @@ export class Simulation {
   readonly net: SimNetwork
   private readonly delay: readonly [number, number]
   private readonly hasWallClock: boolean
-  private queue: Scheduled[] = []
+  private readonly queue = new EventQueue()
   private seq = 0
   private groups: ((a: string, b: string) => boolean) | undefined
   /** Directed cuts, `from>to`. */
@@ -410,9 +409,9 @@ export class Simulation {
 
   runUntil (t: number): void {
     for (let guard = 0; guard < 10_000_000; guard++) {
-      const next = this.queue[0]
+      const next = this.queue.peek()
       if (next === undefined || next.at > t) break
-      this.queue.shift()
+      this.queue.pop()
       this.now = next.at
       next.run()
       this.onStep?.(this)
@@ -487,17 +486,7 @@ export class Simulation {
   }
 
   private after (ms: number, run: () => void): void {
-    const item = { at: this.now + ms, seq: this.seq++, run }
-    // binary insertion keeps the queue ordered by (at, seq)
-    let lo = 0
-    let hi = this.queue.length
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1
-      const q = this.queue[mid] as Scheduled
-      if (q.at < item.at || (q.at === item.at && q.seq < item.seq)) lo = mid + 1
-      else hi = mid
-    }
-    this.queue.splice(lo, 0, item)
+    this.queue.push({ at: this.now + ms, seq: this.seq++, run })
   }
 
   private oneWay (): number {
