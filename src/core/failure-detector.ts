@@ -50,6 +50,16 @@ export interface DetectorEvents {
 
 export class FailureDetector {
   private readonly health = new Map<string, Health>()
+  /**
+   * Candidates for `deadlines` beyond the monitors, so that a member that is not a monitor
+   * offers O(K) deadlines per input instead of scanning the whole view: members whose
+   * verification started (added in `startVerify`, the only place `verify` is set), and view
+   * members with no connection (kept from `trackView`, `connectedTo`, `disconnectedFrom`).
+   * Both may hold stale ids; `deadlines` checks each and drops those that no longer qualify.
+   */
+  private readonly verifying = new Set<string>()
+  private readonly unconnected = new Set<string>()
+  private viewIndex: { readonly view: View, readonly index: ReadonlyMap<string, number> } | undefined
   private leaseCache: number | undefined
   private nonce = 0
   /** Set by a tick that came late (a pause): the next tick must follow soon. */
@@ -78,6 +88,7 @@ export class FailureDetector {
   /** Starts tracking a new member, with `echo` as its lease base (a proposal's time it acked). */
   track (id: string, now: number, echo: number): void {
     this.health.set(id, newHealth(now, echo))
+    if (!this.core.connected.has(id)) this.unconnected.add(id)
   }
 
   /** Raises `id`'s echo (the lease base). */
@@ -103,6 +114,8 @@ export class FailureDetector {
 
   forgetAll (): void {
     this.health.clear()
+    this.verifying.clear()
+    this.unconnected.clear()
     this.leaseCache = undefined
   }
 
@@ -110,7 +123,8 @@ export class FailureDetector {
 
   /**
    * When the lease ends: the oldest echo among the other members, plus leaseMs. Cached (the
-   * per-item stream filter asks on every item); any echo or view change clears the cache.
+   * per-item stream filter asks on every item); a view change, or a raise of the oldest echo,
+   * clears the cache.
    */
   leaseExpiry (): number {
     if (this.leaseCache !== undefined) return this.leaseCache
@@ -128,8 +142,10 @@ export class FailureDetector {
 
   private setEcho (h: Health, echo: number): void {
     if (echo > h.echo) {
+      // Echoes only grow: raising one that was above the minimum leaves the lease where it is
+      // (O(1) per heartbeat, where recomputing the minimum is O(N)).
+      if (this.leaseCache !== undefined && h.echo + this.core.timing.leaseMs <= this.leaseCache) this.leaseCache = undefined
       h.echo = echo
-      this.leaseCache = undefined
     }
   }
 
@@ -142,6 +158,7 @@ export class FailureDetector {
   }
 
   connectedTo (peer: string, now: number): void {
+    this.unconnected.delete(peer)
     const h = this.health.get(peer)
     const view = this.core.view
     if (h !== undefined && view !== undefined) {
@@ -154,6 +171,7 @@ export class FailureDetector {
 
   disconnectedFrom (peer: string, now: number, active: boolean): void {
     const h = this.health.get(peer)
+    if (h !== undefined) this.unconnected.add(peer)
     if (h !== undefined && !h.dead && active) this.startVerify(peer, h, 'redial', now)
   }
 
@@ -219,6 +237,7 @@ export class FailureDetector {
       if (m.id === self) continue
       if (!this.health.has(m.id)) this.health.set(m.id, newHealth(now, NEVER))
       const h = this.health.get(m.id) as Health
+      if (!this.core.connected.has(m.id)) this.unconnected.add(m.id)
       if (!this.core.connected.has(m.id) && this.dials(i)) {
         h.lastDial = now
         this.core.emit({ type: 'dial', peer: m.id, addrs: m.addrs })
@@ -236,6 +255,8 @@ export class FailureDetector {
       if (ids.has(id)) continue
       if (!h.superseded && !graceful(id)) this.core.emit({ type: 'hangup', peer: id })
       this.health.delete(id)
+      this.verifying.delete(id)
+      this.unconnected.delete(id)
     }
   }
 
@@ -307,22 +328,51 @@ export class FailureDetector {
     }
   }
 
-  /** Offers the detector's deadlines to `at` (see Membership.nextDeadline). */
+  /**
+   * Offers the detector's deadlines to `at` (see Membership.nextDeadline). A monitor offers one
+   * per member of the view. Any other member monitors only the monitors (view indexes up to
+   * the cutoff, see `plan`), so beyond them only a verification or a re-dial can be due: it
+   * offers those from `verifying` and `unconnected` instead of scanning the view, which keeps
+   * an input O(K) on most members of a large view.
+   */
   deadlines (view: View, at: (when: number) => void): void {
-    const t = this.core.timing
-    const self = this.core.me.id
     const members = view.members
-    for (let i = 0; i < members.length; i++) {
-      const id = (members[i] as MemberRecord).id
-      if (id === self) continue
-      const h = this.health.get(id)
-      if (h === undefined || h.dead) continue
-      if (!this.core.connected.has(id) && h.verify === undefined && this.dials(i)) at(h.lastDial + t.retryIntervalMs)
-      if (h.verify !== undefined) at(this.verifyDeadline(h.verify))
-      if (!h.planned) continue
-      at(this.heartbeatDue(h, i))
-      if (h.verify === undefined) at(h.lastHeard + t.suspectAfterMs)
+    const cutoff = this.monitorCutoff(view)
+    if (this.core.myRank <= cutoff) {
+      for (let i = 0; i < members.length; i++) this.offer((members[i] as MemberRecord).id, i, at)
+      return
     }
+    for (let i = 0; i <= cutoff && i < members.length; i++) this.offer((members[i] as MemberRecord).id, i, at)
+    const index = this.indexOf(view)
+    for (const id of this.verifying) {
+      const i = index.get(id)
+      if (i === undefined || this.health.get(id)?.verify === undefined) { this.verifying.delete(id); continue }
+      if (i > cutoff) this.offer(id, i, at)
+    }
+    for (const id of this.unconnected) {
+      const i = index.get(id)
+      if (i === undefined || this.core.connected.has(id)) { this.unconnected.delete(id); continue }
+      if (i > cutoff) this.offer(id, i, at)
+    }
+  }
+
+  /** The deadlines of the member `id` at view index `i`. */
+  private offer (id: string, i: number, at: (when: number) => void): void {
+    if (id === this.core.me.id) return
+    const h = this.health.get(id)
+    if (h === undefined || h.dead) return
+    const t = this.core.timing
+    if (!this.core.connected.has(id) && h.verify === undefined && this.dials(i)) at(h.lastDial + t.retryIntervalMs)
+    if (h.verify !== undefined) at(this.verifyDeadline(h.verify))
+    if (!h.planned) return
+    at(this.heartbeatDue(h, i))
+    if (h.verify === undefined) at(h.lastHeard + t.suspectAfterMs)
+  }
+
+  /** Each member's index in `view` (built once per view). */
+  private indexOf (view: View): ReadonlyMap<string, number> {
+    if (this.viewIndex?.view !== view) this.viewIndex = { view, index: new Map(view.members.map((m, i) => [m.id, i])) }
+    return this.viewIndex.index
   }
 
   // ─── internals ─────────────────────────────────────────────────────────
@@ -345,6 +395,7 @@ export class FailureDetector {
   private startVerify (peer: string, h: Health, kind: 'probe' | 'redial', now: number): void {
     if (h.verify !== undefined) return
     h.verify = { kind, since: now }
+    this.verifying.add(peer)
     this.core.emit({ type: 'suspect', peer, reason: kind === 'probe' ? 'silence' : 'disconnect' })
     if (kind === 'probe') {
       this.core.send(peer, { t: 'probe', nonce: ++this.nonce }, false)
