@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { agreementAfter, analyze, fencingViolations, grants, masterIntervals, onRunClock, overlaps, uncovered, viewsBetween, RESUME_GRACE_MS, type ProcessLog } from '../src/chaos/analyze.js'
+import { agreementAfter, analyze, fencingViolations, grants, masterIntervals, onRunClock, overlaps, timeline, uncovered, viewsBetween, RESUME_GRACE_MS, type ProcessLog } from '../src/chaos/analyze.js'
 import type { Fault } from '../src/chaos/faults.js'
 import { conclaveBin, type MemberEvent } from '../src/testing/member-process.js'
 import { MEMBER_NODE_FLAGS } from '../src/member-flags.js'
@@ -35,10 +35,26 @@ describe('chaos analysis', () => {
 
   it('finds overlaps of masters and time without one', () => {
     const intervals = [{ label: 'a', from: 0, to: 100 }, { label: 'b', from: 90, to: 200 }, { label: 'c', from: 300, to: 400 }]
-    expect(overlaps(intervals)).toEqual([{ label: 'overlap', from: 90, to: 100 }])
+    expect(overlaps(intervals)).toEqual([{ label: 'overlap', from: 90, to: 100, who: ['a', 'b'] }])
     expect(overlaps([{ label: 'a', from: 0, to: 100 }, { label: 'b', from: 100, to: 200 }])).toEqual([])
+    const three = [{ label: 'a', from: 0, to: 100 }, { label: 'b', from: 50, to: 70 }, { label: 'c', from: 60, to: 200 }]
+    expect(overlaps(three)).toEqual([{ label: 'overlap', from: 50, to: 100, who: ['a', 'b', 'c'] }])
     expect(uncovered(intervals, 0, 500)).toBe(200)
     expect(uncovered(intervals, 150, 350)).toBe(100)
+  })
+
+  it('a timeline of the master and view events of the named processes, with freezes and ends', () => {
+    const a = log('a', [view(1000, 1, ['a', 'b']), ev(1010, 'master', { isMaster: true, epoch: 1 })], { endedAt: 3000, frozen: [[1500, 2000]] })
+    const b = log('b', [view(1005, 1, ['a', 'b']), ev(2500, 'master', { isMaster: true, epoch: 2 })])
+    expect(timeline([a, b], ['a', 'b'], 1001, 3000, 1000)).toEqual([
+      '    0.005 s  b view 1 [a,b]',
+      '    0.010 s  a master true epoch 1',
+      '    0.500 s  a frozen',
+      '    1.000 s  a resumed',
+      '    1.500 s  b master true epoch 2',
+      '    2.000 s  a ended'
+    ])
+    expect(timeline([a, b], ['b'], 0, 10_000, 0)).toHaveLength(2)
   })
 
   it('agreement: every live process on one view that holds exactly them', () => {
@@ -56,7 +72,7 @@ describe('chaos analysis', () => {
     const b = log('b', [view(6, 1, ['a', 'b']), view(900, 2, ['b']), ev(950, 'master', { isMaster: true }), view(1310, 3, ['a', 'b'])], { crashed: true })
     const f = analyze([a, b], [{ type: 'partition', at: 500, endAt: 1200, detail: 'cut' }], 0, 2000)
     expect(f.faults).toMatchObject({ kill: 0, hang: 0, partition: 1, bridge: 0, 'clock-restart': 0 })
-    expect(f.dualMasters).toEqual([{ label: 'overlap', from: 950, to: 1000 }])
+    expect(f.dualMasters).toEqual([{ label: 'overlap', from: 950, to: 1000, who: ['a', 'b'] }])
     expect(f.leaderlessMs.partition.median).toBe(0)
     expect(f.reconvergeMs.partition.median).toBe(110)
     expect(f.crashes).toBe(1)
@@ -106,7 +122,7 @@ describe('chaos analysis', () => {
     const fault: Fault = { type: 'cut-off-start', at: 100, endAt: 700, detail: 'cut-off-start b → b.1', process: 'b.1' }
     const f = analyze([main, cutOff], [fault], 0, 1000)
     expect(f.cutOffStarts).toEqual([{ detail: fault.detail, label: 'b.1', masterMs: 400 }])
-    expect(f.dualMasters).toEqual([{ label: 'overlap', from: 300, to: 900 }])
+    expect(f.dualMasters).toEqual([{ label: 'overlap', from: 300, to: 900, who: ['a', 'b.1'] }])
   })
 })
 

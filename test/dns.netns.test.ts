@@ -21,14 +21,13 @@ const NAME = 'orders.conclave.test'
 const DNS_SERVER = fileURLToPath(new URL('../dist/src/testing/dns-server.js', import.meta.url))
 
 let lab: NetnsLab | undefined
-let dnsProc: ChildProcess | undefined
+const dnsProcs: ChildProcess[] = []
 let procs: MemberProcess[] = []
 
 afterEach(async () => {
   await Promise.all(procs.map(async p => { if (p.running) await p.stop(3000) }))
   procs = []
-  dnsProc?.kill('SIGKILL')
-  dnsProc = undefined
+  for (const p of dnsProcs.splice(0)) p.kill('SIGKILL')
   await lab?.destroy()
   lab = undefined
 })
@@ -36,7 +35,7 @@ afterEach(async () => {
 /** The DNS server as a process on `host`; `set` replaces the name's A records. */
 async function startDns (host: TestHost): Promise<{ set: (ips: readonly string[]) => Promise<void>, address: string }> {
   const child = spawn(lab?.execPrefix(host)[0] as string, [...(lab?.execPrefix(host).slice(1) ?? []), process.execPath, DNS_SERVER, '--listen', `${host.address}:53`], { stdio: ['pipe', 'pipe', 'inherit'] })
-  dnsProc = child
+  dnsProcs.push(child)
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const waiters: Array<(line: string) => void> = []
   lines.on('line', line => { waiters.shift()?.(line) })
@@ -68,6 +67,9 @@ function memberOn (cluster: string, name: string, host: TestHost, dnsAddress: st
   procs.push(p)
   return p
 }
+
+/** A member's events, one per line, and its stderr: what a failed wait says. */
+const story = (p: MemberProcess): string => `${p.name}:\n${p.events.map(e => `  ${JSON.stringify(e)}`).join('\n')}\n${p.stderr.slice(-2000)}`
 
 const names = (p: MemberProcess): string[] => (p.lastView()?.members ?? []).map(m => m.name).sort()
 
@@ -137,29 +139,28 @@ describe.skipIf(unavailable !== undefined)('members that find each other only th
   })
 
   it('groups founded apart while the records named only some members merge once the records name everyone', async () => {
-    lab = await NetnsLab.create(5)
-    const [dnsHost, ...hosts] = lab.hosts as [TestHost, ...TestHost[]]
+    lab = await NetnsLab.create(6)
+    const [dnsHost, staleHost, ...hosts] = lab.hosts as [TestHost, TestHost, ...TestHost[]]
+    // Two servers for one name, as a stale secondary: a and b ask one, c and d the other, so
+    // each pair founds its group without the other's coordinator seeing its records.
     const dns = await startDns(dnsHost)
-    const start = (name: string, host: TestHost): MemberProcess => memberOn('dns-merge', name, host, dns.address)
+    const stale = await startDns(staleHost)
     const h = (i: number): TestHost => hosts[i] as TestHost
-    // The name exists and holds no record: a founds alone; then it names a only, and b joins a.
-    await dns.set([])
-    const a = await start('a', h(0)).waitReady()
-    await waitUntil(() => names(a).join() === 'a', 10_000, 'a alone')
     await dns.set([h(0).address])
-    const b = await start('b', h(1)).waitReady()
-    await waitUntil(() => names(a).join() === 'a,b' && names(b).join() === 'a,b', 10_000, 'group {a, b}')
-    // Meanwhile another part of the records (another DNS server's stale copy, say) names only c.
-    await dns.set([])
-    const c = await start('c', h(2)).waitReady()
-    await waitUntil(() => names(c).join() === 'c', 10_000, 'c alone')
-    await dns.set([h(2).address])
-    const d = await start('d', h(3)).waitReady()
-    await waitUntil(() => names(c).join() === 'c,d' && names(d).join() === 'c,d', 10_000, 'group {c, d}')
+    await stale.set([h(2).address])
+    const a = await memberOn('dns-merge', 'a', h(0), dns.address).waitReady()
+    const b = await memberOn('dns-merge', 'b', h(1), dns.address).waitReady()
+    await waitUntil(() => names(a).join() === 'a,b' && names(b).join() === 'a,b', 10_000, () => `group {a, b}\n${story(a)}\n${story(b)}`)
+    const c = await memberOn('dns-merge', 'c', h(2), stale.address).waitReady()
+    const d = await memberOn('dns-merge', 'd', h(3), stale.address).waitReady()
+    await waitUntil(() => names(c).join() === 'c,d' && names(d).join() === 'c,d', 10_000, () => `group {c, d}\n${story(c)}\n${story(d)}`)
+    expect(names(a).join()).toBe('a,b')
     // Two groups of two: neither is alone, so only the coordinators' dials of the addresses no
     // member of their view has (after each re-resolution) can bring them together.
-    await dns.set(hosts.slice(0, 4).map(x => x.address))
-    await waitUntil(() => [a, b, c, d].every(p => names(p).join() === 'a,b,c,d'), 20_000, 'one group of four')
+    const everyone = hosts.slice(0, 4).map(x => x.address)
+    await dns.set(everyone)
+    await stale.set(everyone)
+    await waitUntil(() => [a, b, c, d].every(p => names(p).join() === 'a,b,c,d'), 20_000, () => `one group of four\n${[a, b, c, d].map(story).join('\n')}`)
     expect(new Set([a, b, c, d].map(p => p.lastView()?.coordinator)).size).toBe(1)
   })
 })

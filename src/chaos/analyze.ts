@@ -41,7 +41,7 @@ export interface ChaosFigures {
   readonly durationMs: number
   readonly faults: Record<FaultType, number>
   /** Times two processes acted as master at once, with how long. */
-  readonly dualMasters: readonly Interval[]
+  readonly dualMasters: readonly Overlap[]
   /** Time with no master, within each fault's window (until the next fault), by fault type. */
   readonly leaderlessMs: Record<FaultType, Summary>
   /** From a fault's end (heal, resume, restart, load gone) to all live members agreeing on one view. */
@@ -125,23 +125,56 @@ function clipFrozen (log: ProcessLog, from: number, to: number): Interval[] {
   return pieces
 }
 
-/** Stretches where two or more intervals overlap. */
-export function overlaps (intervals: readonly Interval[]): Interval[] {
+/** A stretch where two or more processes acted as master: `label` is 'overlap', `who` names them. */
+export interface Overlap extends Interval { readonly who: readonly string[] }
+
+/** Stretches where two or more intervals overlap, with the processes whose intervals they are. */
+export function overlaps (intervals: readonly Interval[]): Overlap[] {
   const edges = intervals.flatMap(i => [{ t: i.from, d: 1, label: i.label }, { t: i.to, d: -1, label: i.label }])
   edges.sort((a, b) => a.t - b.t || a.d - b.d)
-  const out: Interval[] = []
+  const out: Overlap[] = []
   const active = new Map<string, number>()
   let since: number | undefined
+  let who = new Set<string>()
   for (const e of edges) {
     active.set(e.label, (active.get(e.label) ?? 0) + e.d)
     if ((active.get(e.label) ?? 0) <= 0) active.delete(e.label)
-    if (active.size >= 2 && since === undefined) since = e.t
-    else if (active.size < 2 && since !== undefined) {
-      if (e.t > since) out.push({ label: 'overlap', from: since, to: e.t })
+    if (active.size >= 2) {
+      if (since === undefined) { since = e.t; who = new Set() }
+      for (const label of active.keys()) who.add(label)
+    } else if (since !== undefined) {
+      if (e.t > since) out.push({ label: 'overlap', from: since, to: e.t, who: [...who].sort() })
       since = undefined
     }
   }
   return out
+}
+
+/**
+ * The `master` and `view` events of the processes in `labels` between `from` and `to`, one
+ * line each in time order, times in seconds after `t0`: what a failed verdict shows so that
+ * a run that broke an invariant can be read without its JSON file.
+ */
+export function timeline (logs: readonly ProcessLog[], labels: readonly string[], from: number, to: number, t0: number): string[] {
+  const rows: Array<{ ts: number, text: string }> = []
+  const ids = new Map(logs.map(l => [l.events.find(e => e.type === 'ready')?.id as string | undefined, l.label]))
+  for (const l of onRunClock(logs)) {
+    if (!labels.includes(l.label)) continue
+    for (const e of l.events) {
+      if (e.ts < from || e.ts > to) continue
+      if (e.type === 'master') rows.push({ ts: e.ts, text: `${l.label} master ${String(e.isMaster)} epoch ${String(e.epoch)}` })
+      if (e.type === 'view') {
+        const members = (e.members as Array<{ id: string, name?: string }>).map(m => m.name ?? ids.get(m.id) ?? m.id.slice(-6))
+        rows.push({ ts: e.ts, text: `${l.label} view ${String(e.epoch)} [${members.join(',')}]` })
+      }
+    }
+    for (const [f0, f1] of l.frozen) {
+      if (f0 >= from && f0 <= to) rows.push({ ts: f0, text: `${l.label} frozen` })
+      if (f1 >= from && f1 <= to) rows.push({ ts: f1, text: `${l.label} resumed` })
+    }
+    if (l.endedAt !== undefined && l.endedAt >= from && l.endedAt <= to) rows.push({ ts: l.endedAt, text: `${l.label} ended` })
+  }
+  return rows.sort((a, b) => a.ts - b.ts).map(r => `${((r.ts - t0) / 1000).toFixed(3).padStart(9)} s  ${r.text}`)
 }
 
 /** Time within [from, to) covered by no interval. */

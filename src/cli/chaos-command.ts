@@ -11,7 +11,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { UsageError, interruptible, parseCommandLine, wholeNumber } from './usage.js'
 import { defaultFaults, runChaos } from '../chaos/run.js'
-import { analyze, type ChaosFigures } from '../chaos/analyze.js'
+import { analyze, timeline, type ChaosFigures } from '../chaos/analyze.js'
 import { FAULT_TYPES, NON_TRANSITIVE, parseFaultTypes, type FaultType } from '../chaos/faults.js'
 import { NEEDS_NFTABLES, memberTakesStateDir, missingTools } from '../chaos/tools.js'
 import { netnsUnavailable } from '../testing/netns.js'
@@ -113,7 +113,14 @@ export async function runChaosCommand (args: string[]): Promise<number> {
     const broken = verdict(figures, splitBrain)
     mkdirSync(dirname(out), { recursive: true })
     writeFileSync(out, JSON.stringify({ settings: { members, durationMs, splitBrain, seed, faults, stateDir }, machine: host, interrupted: run.interrupted(), start: record.start, end: record.end, figures, faults: record.faults, logs: record.logs }, null, 1))
-    process.stdout.write(report(figures, splitBrain, faults) + `\nverdict: ${broken.length === 0 ? 'PASS' : `FAIL — ${broken.join('; ')}`}\nevents: ${out}\n`)
+    const clock = t0 === 0 ? record.start : t0
+    process.stdout.write(report(figures, splitBrain, faults, clock) + `\nverdict: ${broken.length === 0 ? 'PASS' : `FAIL — ${broken.join('; ')}`}\nevents: ${out}\n`)
+    if (splitBrain === 'majority') {
+      for (const o of figures.dualMasters) {
+        process.stdout.write(`\n${o.who.join(' and ')} both master ${secs(o.from, clock)}–${secs(o.to, clock)} s; their events from 3 s before:\n`)
+        process.stdout.write(timeline(record.logs, o.who, o.from - 3000, o.to + 1000, clock).map(l => `  ${l}\n`).join(''))
+      }
+    }
     return run.interrupted() ? 130 : broken.length === 0 ? 0 : 1
   } finally {
     run.dispose()
@@ -158,7 +165,10 @@ const AFTER: Record<FaultType, string> = {
   'clock-restart': 'restart'
 }
 
-function report (f: ChaosFigures, splitBrain: string, selected: readonly FaultType[]): string {
+/** `at` in seconds after `t0`, to the millisecond. */
+function secs (at: number, t0: number): string { return ((at - t0) / 1000).toFixed(3) }
+
+function report (f: ChaosFigures, splitBrain: string, selected: readonly FaultType[], t0: number): string {
   const types = FAULT_TYPES.filter(t => selected.includes(t) || f.faults[t] > 0)
   const total = FAULT_TYPES.reduce((n, t) => n + f.faults[t], 0)
   const dual = f.dualMasters.reduce((ms, i) => ms + i.to - i.from, 0)
@@ -166,6 +176,7 @@ function report (f: ChaosFigures, splitBrain: string, selected: readonly FaultTy
     '',
     `faults: ${total} (${types.map(t => `${f.faults[t]} ${t}`).join(', ')}) in ${(f.durationMs / 1000).toFixed(0)} s`,
     `dual-master intervals: ${f.dualMasters.length}${f.dualMasters.length > 0 ? ` (${fmt(dual)} ms in all)` : ''}${splitBrain === 'allow' ? ' (allowed under allow)' : ''}`,
+    ...f.dualMasters.slice(0, 10).map(o => `  ${o.who.join(' and ')}: ${secs(o.from, t0)}–${secs(o.to, t0)} s`),
     `fencing: ${f.fencing.grants} grants, ${f.fencing.violations.length} with an epoch not above every earlier grant's${splitBrain === 'allow' ? ' (expected under allow)' : ''}`,
     ...f.fencing.violations.slice(0, 10).map(v => `  ${v.grant.label} granted epoch ${v.grant.epoch} after ${v.highest.label}'s ${v.highest.epoch}; cause: ${v.cause ?? 'no restart before it'}`),
     ...f.cutOffStarts.map(c => `cut-off start ${c.label}: ${c.masterMs > 0 ? `acted as master for ${fmt(c.masterMs)} ms while cut off` : 'never master while cut off'}`),

@@ -156,11 +156,14 @@ export class MemberProcess {
   private notify (): void { for (const w of [...this.waiters]) w() }
 }
 
-/** Polls `condition` every `intervalMs` until it holds; rejects after `timeoutMs`, naming `what`. */
-export async function waitUntil (condition: () => boolean, timeoutMs: number, what: string, intervalMs = 5): Promise<void> {
+/**
+ * Polls `condition` every `intervalMs` until it holds; rejects after `timeoutMs`, naming `what`
+ * (a function is asked only then, so that it can describe the state the wait ended in).
+ */
+export async function waitUntil (condition: () => boolean, timeoutMs: number, what: string | (() => string), intervalMs = 5): Promise<void> {
   const end = Date.now() + timeoutMs
   while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`)
     await new Promise(resolve => setTimeout(resolve, intervalMs))
   }
 }
