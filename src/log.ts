@@ -28,6 +28,7 @@ const COMPONENT: Record<string, Logger | undefined> = {
   suspect: log.failureDetector,
   refuted: log.failureDetector,
   'split-brain': log.failureDetector,
+  'connection-limit': log.membership,
   'seed-rejected': log.transport,
   dropped: log.transport,
   mastership: log.policies,
@@ -50,6 +51,7 @@ export function logEvent (name: string, id: string, event: unknown): void {
     case 'suspect': logger('%ssuspect %s (%s)', who, e.id, e.reason); break
     case 'refuted': logger('%s%s is alive', who, e.id); break
     case 'split-brain': logger('%ssplit brain: %s says master (rank %d, epoch %d, foreign %s)', who, e.master, e.rank, e.epoch, e.foreign); break
+    case 'connection-limit': logger('%sconnection limit %d reached: view of %d, not admitting %s', who, e.limit, e.members, e.refused ?? '(admitted above it)'); break
     case 'seed-rejected': logger('%sseed %s is in cluster %s (wire %d)', who, e.address, e.cluster, e.wireVersion); break
     case 'dropped': logger('%sdropped input: %s from %s', who, e.reason, e.from ?? '?'); break
     case 'mastership': logger('%s%s master(%d) rank %s epoch %d: %s', who, e.isMaster === true ? 'now' : 'no longer', e.masters, e.rank, e.epoch, e.reason); break

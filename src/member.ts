@@ -96,6 +96,13 @@ export interface MemberEvents {
    */
   'split-brain': [DualMasterDetected]
   /**
+   * The view reached this member's `maxConnections`: as coordinator it did not admit `refused`
+   * (a joiner, or the coordinator of a group that asked to merge in), which keeps waiting; or
+   * it was admitted to a view of `members` members by a coordinator with a higher limit
+   * (`refused` undefined). Nothing in the view is dropped. At most once a second.
+   */
+  'connection-limit': [{ readonly limit: number, readonly members: number, readonly refused: string | undefined }]
+  /**
    * A seed answered the handshake as a member of another cluster (or with another wire
    * version): this member will not join through it (docs/security.md, cluster isolation).
    */
@@ -266,6 +273,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         listen: [...this.options.listen],
         advertise: this.options.advertise,
         maxFrameBytes: this.options.maxMessageBytes,
+        maxConnections: this.options.maxConnections,
         wireVersion: WIRE_VERSION,
         ...(mdns !== undefined ? { mdns: { serviceTag: mdnsServiceTag(this.options.cluster), intervalMs: mdns.intervalMs } } : {}),
         onDrop,
@@ -322,6 +330,11 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       events: {
         view: change => {
           this.viewChangedAt = this.clock()
+          const others = change.view.members.length - 1
+          if (others > this.options.maxConnections && (change.previous === undefined || change.previous.members.length - 1 <= this.options.maxConnections)) {
+            this.emit('connection-limit', { limit: this.options.maxConnections, members: change.view.members.length, refused: undefined })
+          }
+          this.transport.protect?.(change.view.members.map(m => m.id))
           for (const m of change.left) this.limits.members.forget(m.id)
           for (const hook of [...this.viewHooks]) this.call('view', hook, [change])
           // The view event waits until the broadcasts sent in the previous view are delivered.
@@ -342,6 +355,7 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
         waiting: e => { this.lastWaiting = e.reason; this.emit('waiting', e) },
         merge: (view, rejoined) => { this.emit('merge', { view, rejoined }) },
         splitBrain: e => { this.emit('split-brain', e) },
+        limit: e => { this.emit('connection-limit', { limit: this.options.maxConnections, members: e.members, refused: e.refused }) },
         dropped: reason => { this.#countDrop(reason, undefined) },
         left: () => {},
         call: (event, fn) => { this.call(event, fn, []) }
@@ -507,6 +521,14 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
   get view (): View | undefined { return this.core?.view }
   /** Whether this member coordinates now: computed against the clock at the call (lease). */
   get isCoordinator (): boolean { return this.rank === 0 }
+  /**
+   * Open transport connections of this member's node: to other members, observers and clients
+   * (see `maxConnections`). 0 before start and after stop.
+   */
+  get connections (): number {
+    return this.transport.connectionCount?.() ?? 0
+  }
+
   /**
    * This member's rank in the settled view, if it may act on it now (lease live, not leaving);
    * otherwise undefined. Computed against the clock at the call.
@@ -728,7 +750,8 @@ export class Member extends EventEmitter<MemberEvents> implements EndpointSource
       epochFloor: () => Math.max(Date.now(), floor),
       durable: this.durable !== undefined,
       ...(restored !== undefined ? { restored: { maxEpoch: restored.maxEpoch, basis: restored.basis } } : {}),
-      quorum
+      quorum,
+      maxMembers: this.options.maxConnections + 1
     })
     this.state = 'running'
     this.driver.start(core)

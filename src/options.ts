@@ -62,6 +62,16 @@ export interface MemberOptions {
   /** How long `stop()` waits for the group to acknowledge the leave before closing anyway. @default 2000 */
   leaveTimeoutMs?: number
   /**
+   * Connections to other members this member may hold. Every member holds one to every other,
+   * so as coordinator it admits no joiner (and no merging group) that would make the view
+   * larger than this plus one: the joiner keeps waiting and a `connection-limit` event says
+   * so. A member in a larger view (admitted by a coordinator with a higher limit) emits the
+   * event too. Connections of observers and clients come on top (a reserve of 64), and the
+   * transport sheds those before any view member's. Each connection is a socket: the process's
+   * file-descriptor limit must allow them. @default 1023 (a view holds at most 1024 members)
+   */
+  maxConnections?: number
+  /**
    * How many members are masters: the first N of the view (Camel's ZooKeeper route policy
    * allows more than one). Routes and filters may ask for their own N. @default 1
    */
@@ -140,6 +150,7 @@ export interface ResolvedOptions {
   readonly timing: Timing
   readonly maxMessageBytes: number
   readonly leaveTimeoutMs: number
+  readonly maxConnections: number
   readonly masters: number
   readonly endpoints: Endpoints
   readonly splitBrain: SplitBrainPolicy
@@ -156,7 +167,7 @@ export const MAX_VIEW_MEMBERS = 1024
 
 /** Every key `MemberOptions` has: a misspelt one (`seed`) would otherwise be ignored in silence. */
 const MEMBER_OPTION_KEYS: Record<keyof MemberOptions, true> = {
-  cluster: true, listen: true, seeds: true, advertise: true, dns: true, mdns: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
+  cluster: true, listen: true, seeds: true, advertise: true, dns: true, mdns: true, name: true, metadata: true, timing: true, maxMessageBytes: true, leaveTimeoutMs: true, maxConnections: true, masters: true, endpoints: true, splitBrain: true, quorum: true, clusterKey: true, bootstrap: true, stateDir: true, state: true
 }
 
 export function resolveOptions (input: MemberOptions): ResolvedOptions {
@@ -187,6 +198,10 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   }
   const leaveTimeoutMs = input.leaveTimeoutMs ?? 2000
   positive('leaveTimeoutMs', leaveTimeoutMs)
+  const maxConnections = input.maxConnections ?? MAX_VIEW_MEMBERS - 1
+  if (typeof maxConnections !== 'number' || !Number.isInteger(maxConnections) || maxConnections < 1 || maxConnections > MAX_VIEW_MEMBERS - 1) {
+    throw new InvalidOptionError('maxConnections', `an integer from 1 to ${MAX_VIEW_MEMBERS - 1} (a view holds at most ${MAX_VIEW_MEMBERS} members)`, maxConnections)
+  }
   const masters = validateMasters('masters', input.masters ?? 1)
   const endpoints = validateEndpoints('endpoints', input.endpoints ?? {})
   const splitBrain = input.splitBrain ?? 'allow'
@@ -204,7 +219,7 @@ export function resolveOptions (input: MemberOptions): ResolvedOptions {
   const stateDir = input.stateDir
   if (stateDir !== undefined && (typeof stateDir !== 'string' || stateDir.length === 0)) throw new InvalidOptionError('stateDir', 'a directory path', stateDir)
   const state = resolveStateHandlers(input.state)
-  return { cluster, listen, seeds, advertise, dns, mdns, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
+  return { cluster, listen, seeds, advertise, dns, mdns, name, metadata, timing, maxMessageBytes, leaveTimeoutMs, maxConnections, masters, endpoints, splitBrain, quorum, clusterKey, bootstrap, stateDir, state }
 }
 
 function resolveAdvertise (input: unknown): AdvertisedAddress[] {

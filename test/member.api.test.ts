@@ -48,7 +48,10 @@ describe('options are validated with named errors', () => {
     ['splitBrain', { cluster: 'x', splitBrain: 'minority' }, 'splitBrain'],
     ['quorum zero', { cluster: 'x', quorum: 0 }, 'quorum'],
     ['quorum beyond any view', { cluster: 'x', quorum: 5000 }, 'quorum'],
-    ['masters beyond the quorum', { cluster: 'x', quorum: 2, masters: 3 }, 'masters']
+    ['masters beyond the quorum', { cluster: 'x', quorum: 2, masters: 3 }, 'masters'],
+    ['maxConnections zero', { cluster: 'x', maxConnections: 0 }, 'maxConnections'],
+    ['maxConnections fractional', { cluster: 'x', maxConnections: 2.5 }, 'maxConnections'],
+    ['maxConnections beyond any view', { cluster: 'x', maxConnections: 1024 }, 'maxConnections']
   ]
   for (const [label, options, option] of cases) {
     it(`rejects a bad ${label}`, () => {
@@ -242,4 +245,32 @@ describe('a member in one process', () => {
     rest.forEach((m, i) => m.off('message', listeners[i] as (msg: Message) => void))
     expect(heard.size).toBe(rest.length)
   })
+})
+
+describe('maxConnections: the limit a coordinator admits up to', () => {
+  it('real members: the coordinator at its limit refuses the next joiner with a connection-limit event and admits it once a member leaves', async () => {
+    const c = cluster()
+    const made = async (name: string, seeds: string[]): Promise<Member> => {
+      const m = await createMember({ cluster: c, name, seeds, listen: '127.0.0.1:0', maxConnections: 2 })
+      members.push(m)
+      return m
+    }
+    const a = await made('a', [])
+    await a.start()
+    const limits: Array<{ limit: number, members: number, refused: string | undefined }> = []
+    a.on('connection-limit', e => limits.push(e))
+    const b = await made('b', [hostPort(a)])
+    const d = await made('c', [hostPort(a)])
+    await Promise.all([b.start(), d.start()])
+    await waitUntil(() => a.view?.members.length === 3 && b.view?.members.length === 3 && d.view?.members.length === 3, 10_000, 'a view of 3')
+    const e = await made('e', [hostPort(a)])
+    void e.start().catch(() => {})
+    await waitUntil(() => limits.length > 0, 10_000, 'a connection-limit event')
+    expect(limits[0]).toEqual({ limit: 2, members: 3, refused: e.id })
+    expect(a.dropped['member-limit']).toBeGreaterThan(0)
+    expect(e.view).toBeUndefined()
+    expect(a.view?.members.map(m => m.name)).toEqual(['a', 'b', 'c'])
+    await d.stop()
+    await waitUntil(() => e.view?.members.map(m => m.name).join() === 'a,b,e', 10_000, 'e admitted after c left')
+  }, 30_000)
 })

@@ -91,6 +91,7 @@ describe('metrics and probes of conclave member --metrics', () => {
       expect([ma, mb, mc].map(m => value(m as Sample[], 'conclave_is_master', { masters: '1' }))).toEqual([1, 0, 0])
       expect(value(ma as Sample[], 'conclave_rank')).toBe(0)
       expect(value(mb as Sample[], 'conclave_view_members')).toBe(3)
+      expect(value(mb as Sample[], 'conclave_connections')).toBeGreaterThanOrEqual(2)
       expect(value(ma as Sample[], 'conclave_mastership_changes_total', { reason: 'elected', is_master: '1' })).toBe(1)
       const before = { views: value(mb as Sample[], 'conclave_view_changes_total') as number, epoch: value(mb as Sample[], 'conclave_epoch') as number }
 

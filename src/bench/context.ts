@@ -4,6 +4,7 @@
  * fills as it goes, so an interrupted run still writes the samples collected so far.
  */
 import { MemberProcess, type SpawnOptions } from '../testing/member-process.js'
+import { MemberHost, type HostOptions } from '../testing/member-host.js'
 
 /** One figure of a result table: a distribution (median/p99) or a single value. */
 export interface Figure {
@@ -40,6 +41,7 @@ export interface Progress {
 
 export class BenchContext {
   private readonly spawned: MemberProcess[] = []
+  private readonly hosts: MemberHost[] = []
   private serial = 0
 
   constructor (
@@ -62,6 +64,14 @@ export class BenchContext {
     return p
   }
 
+  /** Starts `conclave host` (several members in one process), tracked for clean-up like `spawn`. */
+  host (opts: HostOptions): MemberHost {
+    const extraArgs = [...(opts.extraArgs ?? []), ...(this.keyFile !== undefined ? ['--key-file', this.keyFile] : [])]
+    const h = new MemberHost({ ...opts, extraArgs })
+    this.hosts.push(h)
+    return h
+  }
+
   get processes (): readonly MemberProcess[] { return this.spawned }
 
   /** A fresh cluster name for this run. */
@@ -79,16 +89,20 @@ export class BenchContext {
 
   /** Stops every process this run started: SIGCONT (for SIGSTOPped ones), then SIGTERM, then SIGKILL. */
   async cleanUp (graceMs = 2000): Promise<void> {
-    await Promise.all(this.spawned.map(async p => {
-      if (!p.running) return
-      p.kill('SIGCONT')
-      await p.stop(graceMs)
-    }))
+    await Promise.all([
+      ...this.spawned.map(async p => {
+        if (!p.running) return
+        p.kill('SIGCONT')
+        await p.stop(graceMs)
+      }),
+      ...this.hosts.map(async h => { h.kill('SIGCONT'); await h.stop(graceMs) })
+    ])
   }
 
   /** Kills every process at once (Ctrl-C: no graceful leave, no waiting). */
   killAll (): void {
     for (const p of this.spawned) if (p.running) { p.kill('SIGCONT'); p.kill('SIGKILL') }
+    for (const h of this.hosts) if (h.running) { h.kill('SIGCONT'); h.kill('SIGKILL') }
   }
 }
 

@@ -6,6 +6,7 @@ const HELP = `conclave — agree on a coordinator among peer processes, with no 
 Usage:
   conclave member --cluster <name> --listen <host:port> [--seed <host:port>]... [--name <name>] [--json]
   conclave status --seed <host:port> [--cluster <name>] [--json] [--watch]
+  conclave host --cluster <name> --count <K> [--seed <host:port>]...
   conclave bench <failover|join|cold-start|scale|broadcast|rpc|filter|all|report> [flags]
   conclave chaos [--duration 10m] [--members 5] [--split-brain majority|allow] [--faults all]
   conclave keygen [--out <file>]
@@ -15,6 +16,7 @@ Usage:
 Commands:
   member    run a cluster member and print its view changes
   status    show a cluster's view, endpoints and masters (joins as a client, never a member)
+  host      run K members in one process (own node, key and port each), for scale runs
   bench     measure failover, joins, start-up, scale, broadcast, request/response and the filter on this machine
   chaos     kill, hang, cut, starve and restart members on test hosts of their own, then check the events
   keygen    make a cluster key: only processes holding it can connect (--key-file)
@@ -34,6 +36,8 @@ async function main (argv: string[]): Promise<number> {
     // charting libraries in its memory (RSS per member is one of the figures).
     case 'member':
       return await (await import('./member-command.js')).runMember(rest)
+    case 'host':
+      return await (await import('./host-command.js')).runHost(rest)
     case 'status':
       return await (await import('./status-command.js')).runStatus(rest)
     case 'bench':
@@ -45,7 +49,7 @@ async function main (argv: string[]): Promise<number> {
     case 'keygen':
       return (await import('./keygen-command.js')).runKeygen(rest)
     default:
-      throw new UsageError(`unknown command "${command}"; commands: member, status, bench, chaos, keygen, fuzz (see conclave --help)`)
+      throw new UsageError(`unknown command "${command}"; commands: member, host, status, bench, chaos, keygen, fuzz (see conclave --help)`)
   }
 }
 

@@ -53,6 +53,9 @@ Options:
   --key-file <file>     the cluster key (made by conclave keygen): only processes
                         holding the same key can connect to this member
   --max-message-bytes <n>  largest frame accepted or sent (default 1048576)
+  --max-connections <n> connections to other members this member may hold (default
+                        1023): as coordinator it admits nobody beyond n + 1
+                        members, and says so (a connection-limit line)
   --timing <name=ms>    a failure-detection or protocol timing, e.g.
                         suspectAfterMs=2000 (default 500) for a host whose CPU is
                         often starved; repeat for several (README, "Timing")
@@ -98,6 +101,7 @@ export async function runMember (args: string[]): Promise<number> {
     quorum: { type: 'string' },
     'key-file': { type: 'string' },
     'max-message-bytes': { type: 'string' },
+    'max-connections': { type: 'string' },
     'bootstrap-expect': { type: 'string' },
     'state-dir': { type: 'string' },
     timing: { type: 'string', multiple: true },
@@ -128,6 +132,7 @@ export async function runMember (args: string[]): Promise<number> {
   const quorum = values.quorum !== undefined ? parseCount('--quorum', values.quorum) : config.quorum
   const keyFile = values['key-file'] ?? config.keyFile
   const maxMessageBytes = values['max-message-bytes'] !== undefined ? parseCount('--max-message-bytes', values['max-message-bytes']) : undefined
+  const maxConnections = values['max-connections'] !== undefined ? parseCount('--max-connections', values['max-connections']) : undefined
   const expect = values['bootstrap-expect'] !== undefined ? parseCount('--bootstrap-expect', values['bootstrap-expect']) : config.bootstrapExpect
   const stateDir = values['state-dir'] ?? config.stateDir
   const timing = { ...config.timing, ...parseTiming(values.timing ?? []) }
@@ -140,6 +145,7 @@ export async function runMember (args: string[]): Promise<number> {
   const mdns = values.mdns ?? config.mdns
   const member = new Member({
     ...(maxMessageBytes !== undefined ? { maxMessageBytes } : {}),
+    ...(maxConnections !== undefined ? { maxConnections } : {}),
     ...(keyFile !== undefined ? { clusterKey: ClusterKey.read(keyFile) } : {}),
     cluster,
     listen: values.listen ?? config.listen ?? '127.0.0.1:0',
@@ -194,6 +200,10 @@ export async function runMember (args: string[]): Promise<number> {
     `split brain: ${d.master} announces itself master (rank ${d.rank}, epoch ${d.epoch})${d.foreign ? ' in another group' : ''}`))
   member.on('seed-rejected', r => out({ type: 'seed-rejected', address: r.address, cluster: r.cluster, wireVersion: r.wireVersion },
     `seed ${r.address} is a member of cluster "${r.cluster}" (wire ${r.wireVersion}), not of this one: not joining through it`))
+  member.on('connection-limit', l => out({ type: 'connection-limit', limit: l.limit, members: l.members, refused: l.refused ?? null },
+    l.refused !== undefined
+      ? `connection limit: the view has ${l.members} members, --max-connections ${l.limit}; not admitting ${nameOf(l.refused)}`
+      : `connection limit: admitted to a view of ${l.members} members, above --max-connections ${l.limit}`))
   member.on('excluded', e => out({ type: 'excluded', by: e.by }, `excluded from the group (told by ${nameOf(e.by)}); rejoining`))
   member.on('waiting', w => out({ type: 'waiting', reason: w.reason, joiners: w.joiners, expect: w.expect ?? null },
     w.reason === 'expecting'

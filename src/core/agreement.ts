@@ -210,6 +210,11 @@ export class ViewAgreement {
     for (const j of this.pendingJoins.values()) {
       const existing = next.get(j.id)
       if (existing !== undefined && existing.incarnation >= j.incarnation) continue
+      if (existing === undefined && next.size >= this.core.maxMembers) {
+        this.pendingJoins.delete(j.id)
+        this.core.refuseAtLimit(j.id, view.members.length, now)
+        continue
+      }
       next.set(j.id, j) // a newer incarnation replaces the old one and rejoins as youngest
       joiners++
     }

@@ -12,6 +12,8 @@ import type { Timing } from './timing.js'
 
 export interface CoreContext {
   readonly timing: Timing
+  /** The largest view this member proposes (MembershipConfig.maxMembers). */
+  readonly maxMembers: number
   /** This member's record as it is now (its joinEpoch is its age in the installed view). */
   readonly me: MemberRecord
   readonly status: MemberStatus
@@ -38,6 +40,8 @@ export interface CoreContext {
   summary: (view: View) => ViewSummary
   /** The `hello` this member greets with now. */
   helloMessage: () => ProtocolMessage
+  /** Counts and reports a joiner (or a merging group's coordinator) not admitted because the view is at `maxMembers`. */
+  refuseAtLimit: (refused: string, members: number, now: number) => void
   /** True, and remembers `now`, when nothing was sent under `key` within the last `intervalMs`. */
   allow: (key: string, now: number, intervalMs: number) => boolean
 }

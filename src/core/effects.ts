@@ -33,6 +33,12 @@ export type Effect =
   | { readonly type: 'left' }
   | { readonly type: 'drop', readonly reason: string }
   /**
+   * The view is at this coordinator's `maxMembers` (`limit`): `refused` (a joiner, or the
+   * coordinator of a group asking to merge in) was not admitted. `members`: the view's size.
+   * At most once a second; each refusal is also counted as a `member-limit` drop.
+   */
+  | { readonly type: 'limit', readonly limit: number, readonly members: number, readonly refused: string }
+  /**
    * This member found no group to join and its founding rule does not let it found one now
    * (`MembershipConfig.founding`): it keeps looking. `joiners`: members in contact that know of no
    * group either. Emitted when either changes.

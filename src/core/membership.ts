@@ -72,9 +72,18 @@ export interface MembershipConfig {
   readonly monitors?: number
   /** Split-brain policy and static quorum: when a view may have masters (core/quorum.ts). @default allow, no quorum */
   readonly quorum?: QuorumRule
+  /**
+   * The largest view this member proposes as coordinator. Every member holds a connection to
+   * every other, so the shell passes its connection budget plus one. A joiner or a merging
+   * group that would take the view beyond it is not admitted (it keeps waiting, as for an
+   * unreachable coordinator) and a `limit` effect says so; nothing in the view is touched.
+   * @default no limit
+   */
+  readonly maxMembers?: number
 }
 
 export class Membership implements CoreContext {
+  readonly maxMembers: number
   readonly timing: Timing
   private readonly hasSeeds: boolean
   private readonly epochFloor: () => number
@@ -97,6 +106,8 @@ export class Membership implements CoreContext {
 
   constructor (config: MembershipConfig) {
     this.timing = config.timing
+    this.maxMembers = config.maxMembers ?? Number.POSITIVE_INFINITY
+    if (!(this.maxMembers >= 2)) throw new RangeError(`maxMembers must be at least 2, got ${String(config.maxMembers)}`)
     this.hasSeeds = config.hasSeeds
     this.epochFloor = config.epochFloor ?? (() => 0)
     this._me = withJoinEpoch(config.self, 0)
@@ -162,6 +173,12 @@ export class Membership implements CoreContext {
       ? this.summary(view)
       : this._status === 'joining' ? this.joiner.joiningView : undefined
     return { t: 'hello', from: this._me, maxEpoch: this.agreement.maxEpoch, ...(summary !== undefined ? { view: summary } : {}) }
+  }
+
+  /** Says (at most once a second) that `refused` was not admitted: the view is at `maxMembers`. */
+  refuseAtLimit (refused: string, members: number, now: number): void {
+    this.dropped('member-limit')
+    if (this.allow('member-limit', now, 1000)) this.emit({ type: 'limit', limit: this.maxMembers, members, refused })
   }
 
   allow (key: string, now: number, intervalMs: number): boolean {

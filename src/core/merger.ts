@@ -75,6 +75,8 @@ export class Merger {
     if (!theirs.members.some(m => m.id === from)) { core.dropped('spoofed-merge'); return }
     if (view === undefined || core.status !== 'member' || view.members[0]?.id !== core.me.id) return
     if (!disjoint(theirs, view) || mergeWinner(core.summary(view), theirs) !== 'mine') return
+    // All of it or none: a group admitted in part would leave the rest to found again.
+    if (view.members.length + theirs.members.length > core.maxMembers) { core.refuseAtLimit(from, view.members.length, now); return }
     core.agreement.raiseMaxEpoch(theirs.epoch)
     // The other side joins as the youngest: our coordinator keeps its place (JGroups merge).
     core.agreement.admitAll(theirs.members, now)

@@ -70,6 +70,12 @@ export function instrument (member: Member, options: InstrumentOptions): Instrum
     collect () { this.set(member.view?.members.length ?? 0) }
   })
   new Gauge({
+    name: 'conclave_connections',
+    help: 'Open transport connections (to members, observers and clients); bounded by maxConnections plus a reserve',
+    registers,
+    collect () { this.set(member.connections) }
+  })
+  new Gauge({
     name: 'conclave_time_since_view_change_seconds',
     help: 'Seconds since this member installed its current view (absent without one)',
     registers,

@@ -66,6 +66,8 @@ export interface DriverEvents {
   waiting: (e: { readonly reason: WaitingReason, readonly joiners: number, readonly expect: number | undefined }) => void
   merge: (view: View, rejoined: readonly MemberRecord[]) => void
   splitBrain: (e: DualMasterDetected) => void
+  /** As coordinator, a joiner or merging group was not admitted: the view is at maxMembers. */
+  limit: (e: { readonly members: number, readonly refused: string }) => void
   /** Input the core dropped. */
   dropped: (reason: string) => void
   /** The group installed a view without this member, which was leaving. */
@@ -330,6 +332,9 @@ export class MemberDriver {
         break
       case 'waiting':
         env.events.waiting({ reason: e.reason, joiners: e.joiners, expect: e.expect })
+        break
+      case 'limit':
+        env.events.limit({ members: e.members, refused: e.refused })
         break
     }
   }

@@ -60,6 +60,32 @@ export function conclaveBin (): string {
 const live = new Set<ChildProcess>()
 let exitHookInstalled = false
 
+/** SIGTERM to `child`, SIGKILL if it has not exited within `graceMs`; resolves once it has. */
+export async function terminate (child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await exited
+  clearTimeout(timer)
+}
+
+/**
+ * Follows a spawned child: SIGKILLed if this process exits first; the promise resolves with
+ * its exit (after which `onExit` runs). Its stdin's errors (a child that died) are ignored.
+ */
+export function trackChild (child: ChildProcess, onExit: () => void): Promise<{ code: number | null, signal: NodeJS.Signals | null }> {
+  child.stdin?.on('error', () => {}) // a child that died: its commands are lost, its exit is reported
+  live.add(child)
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once('exit', () => { for (const c of live) c.kill('SIGKILL') })
+  }
+  return new Promise(resolve => child.once('exit', (code, signal) => {
+    live.delete(child)
+    resolve({ code, signal })
+    onExit()
+  }))
+}
+
 export class MemberProcess {
   readonly name: string
   readonly child: ChildProcess
@@ -78,17 +104,7 @@ export class MemberProcess {
       '--listen', opts.listen ?? '127.0.0.1:0', ...(opts.seeds ?? []).flatMap(s => ['--seed', s]), ...(opts.extraArgs ?? [])]
     const [command, ...prefixArgs] = [...(opts.prefix ?? []), process.execPath]
     this.child = spawn(command as string, [...prefixArgs, ...args], { stdio: [opts.stdin === true ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } })
-    this.child.stdin?.on('error', () => {}) // a child that died: its commands are lost, its exit is reported
-    live.add(this.child)
-    if (!exitHookInstalled) {
-      exitHookInstalled = true
-      process.once('exit', () => { for (const c of live) c.kill('SIGKILL') })
-    }
-    this.exited = new Promise(resolve => this.child.once('exit', (code, signal) => {
-      live.delete(this.child)
-      resolve({ code, signal })
-      this.notify()
-    }))
+    this.exited = trackChild(this.child, () => { this.notify() })
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => { this.stderr += chunk })
     if (this.child.stdout !== null) {
       createInterface({ input: this.child.stdout }).on('line', line => {
@@ -146,11 +162,7 @@ export class MemberProcess {
 
   /** SIGTERM (graceful leave), then SIGKILL if it has not exited within `graceMs`. */
   async stop (graceMs = 5000): Promise<void> {
-    if (!this.running) return
-    this.child.kill('SIGTERM')
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs)
-    await this.exited
-    clearTimeout(timer)
+    if (this.running) await terminate(this.child, this.exited, graceMs)
   }
 
   private notify (): void { for (const w of [...this.waiters]) w() }

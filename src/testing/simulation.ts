@@ -69,6 +69,8 @@ export interface NodeOptions {
   readonly clock?: NodeClock
   /** masters(N) of the node's driver. @default 1 */
   readonly masters?: number
+  /** The largest view it proposes as coordinator (MembershipConfig.maxMembers). @default no limit */
+  readonly maxMembers?: number
 }
 
 export interface SimNode {
@@ -90,6 +92,8 @@ export interface SimNode {
   readonly waits: Array<{ at: number, reason: string, joiners: number }>
   /** What it last wrote to durable state (with `durable`). */
   persisted: { maxEpoch: number, basis: Basis } | undefined
+  /** The `limit` effects it produced: joiners or merging groups refused at maxMembers. */
+  readonly limits: Array<{ at: number, members: number, refused: string }>
   /** Dual-master reports it made. */
   readonly splitBrains: number
   readonly incarnation: number
@@ -111,6 +115,7 @@ class SimProcess implements SimNode, Endpoint {
   readonly mastership: Array<{ at: number, change: MastershipChange }> = []
   readonly drops: Record<string, number> = {}
   readonly waits: Array<{ at: number, reason: string, joiners: number }> = []
+  readonly limits: Array<{ at: number, members: number, refused: string }> = []
   persisted: { maxEpoch: number, basis: Basis } | undefined
   splitBrains = 0
   readonly promised = new Map<number, string>()
@@ -156,6 +161,7 @@ class SimProcess implements SimNode, Endpoint {
         waiting: e => { this.waits.push({ at: sim.now, reason: e.reason, joiners: e.joiners }) },
         merge: () => {},
         splitBrain: () => { this.splitBrains++ },
+        limit: e => { this.limits.push({ at: sim.now, members: e.members, refused: e.refused }) },
         dropped: reason => { this.drops[reason] = (this.drops[reason] ?? 0) + 1 },
         left: () => { sim.stopped(this) },
         call: (_event, fn) => { fn() }
@@ -281,6 +287,7 @@ export class Simulation {
       random: this.random,
       ...(this.hasWallClock ? { epochFloor: () => Math.max(node.wall(), (opts.restored?.maxEpoch ?? 0) + 1) } : {}),
       ...(opts.monitors !== undefined ? { monitors: opts.monitors } : {}),
+      ...(opts.maxMembers !== undefined ? { maxMembers: opts.maxMembers } : {}),
       ...(opts.restored !== undefined ? { restored: opts.restored } : {}),
       ...(opts.durable === true ? { durable: true } : {}),
       ...(quorum !== undefined ? { quorum } : {})

@@ -121,6 +121,13 @@ export interface Libp2pTransportInit {
    * max(16 MiB, 4 × maxFrameBytes).
    */
   maxQueuedBytes?: number
+  /**
+   * Connections to members this node may need (the member's `maxConnections`). libp2p's own
+   * limit is this plus CONNECTION_RESERVE (observers, clients, joiners, probes); past it, it
+   * refuses inbound connections and prunes the lowest-valued peers, which `protect`ed peers are
+   * not. Default 1023.
+   */
+  maxConnections?: number
   /** Called once per dropped frame (or failed stream); see `DropReason`. Must not throw (it is guarded anyway). */
   onDrop?: (reason: DropReason) => void
   /**
@@ -179,6 +186,12 @@ const DEFAULT_DIAL_TIMEOUT_MS = 1000
 /** New connections being set up at once (see dial-slots.ts). */
 const CONCURRENT_DIALS = 4
 
+/** Connections beyond the members' (`maxConnections`): observers, clients, joiners, status probes. */
+export const CONNECTION_RESERVE = 64
+
+/** The peer-store tag of view members: libp2p's pruner closes the lowest-valued peers first. */
+const VIEW_TAG = 'conclave-view'
+
 /**
  * The cluster key: a connection whose other end has no key, or another, fails in the noise
  * handshake (pnet's stream cipher turns its bytes into garbage) and never reaches us.
@@ -209,7 +222,7 @@ function mdnsInstalled (): boolean {
   }
 }
 
-async function buildNode (listen: readonly string[], advertise: readonly AdvertisedAddress[], topic: string, dialTimeoutMs: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined, discovery: Discovery | undefined) {
+async function buildNode (listen: readonly string[], advertise: readonly AdvertisedAddress[], topic: string, dialTimeoutMs: number, maxConnections: number, psk: Uint8Array | undefined, peerKey: Uint8Array | undefined, discovery: Discovery | undefined) {
   ensurePromiseWithResolvers()
   // Loaded only when asked for: most deployments never multicast, and need not install it.
   const mdns = discovery === undefined ? undefined : (await import('@libp2p/mdns')).mdns
@@ -243,6 +256,8 @@ async function buildNode (listen: readonly string[], advertise: readonly Adverti
         }],
     connectionManager: {
       dialTimeout: dialTimeoutMs,
+      // libp2p's default (300) would refuse and prune members' connections in a view of 300.
+      maxConnections: maxConnections + CONNECTION_RESERVE,
       // Trap 4: defaults (5 inbound connections per second per host, 10 pending) make a seed
       // refuse a burst of joiners from one host (tests, containers, NAT).
       inboundConnectionThreshold: 10_000,
@@ -304,6 +319,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private readonly advertise: readonly AdvertisedAddress[]
   private readonly maxFrameBytes: number
   private readonly dialTimeoutMs: number
+  private readonly maxConnections: number
   private readonly maxQueuedBytes: number
   private readonly onDropCb: ((reason: DropReason) => void) | undefined
   private readonly psk: Uint8Array | undefined
@@ -321,6 +337,8 @@ class Libp2pTransportImpl implements Libp2pTransport {
   private stopping: Promise<void> | undefined
   /** Peers with at least one open connection, as announced by peer:connect / peer:disconnect. */
   private readonly connected = new Set<string>()
+  /** The view's members (`protect`): tagged in the peer store so that pruning spares them. */
+  private protectedPeers = new Set<string>()
   /** Send channels by peer id (opening or open). Doubles as the in-flight dedupe for peer dials. */
   private readonly channels = new Map<string, Channel>()
   /** In-flight dials to bare addresses, by address string. */
@@ -348,6 +366,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     this.advertise = [...(init.advertise ?? [])]
     this.maxFrameBytes = positive(init.maxFrameBytes, DEFAULT_MAX_FRAME_BYTES, 'maxFrameBytes')
     this.dialTimeoutMs = positive(init.dialTimeoutMs, DEFAULT_DIAL_TIMEOUT_MS, 'dialTimeoutMs')
+    this.maxConnections = positive(init.maxConnections, 1023, 'maxConnections')
     this.maxQueuedBytes = positive(init.maxQueuedBytes, Math.max(16 * 1024 * 1024, 4 * this.maxFrameBytes), 'maxQueuedBytes')
     this.onDropCb = init.onDrop
     this.psk = init.psk
@@ -377,7 +396,7 @@ class Libp2pTransportImpl implements Libp2pTransport {
     const discovery = this.mdns === undefined
       ? undefined
       : { ...this.mdns, onPeer: (addresses: string[]) => { this.call(() => { this.handlers?.onDiscovered?.(addresses) }) } }
-    const node = await buildNode(listen.map(a => a.resolved), this.advertise, this.topic, this.dialTimeoutMs, this.psk, await this.peerKey?.(), discovery)
+    const node = await buildNode(listen.map(a => a.resolved), this.advertise, this.topic, this.dialTimeoutMs, this.maxConnections, this.psk, await this.peerKey?.(), discovery)
     this.node = node
     this.selfId = node.peerId.toString()
     try {
@@ -442,6 +461,26 @@ class Libp2pTransportImpl implements Libp2pTransport {
 
   isConnected (peer: string): boolean {
     return this.connected.has(peer)
+  }
+
+  connectionCount (): number {
+    return this.node === undefined || this.stopping !== undefined ? 0 : this.node.getConnections().length
+  }
+
+  protect (peers: readonly string[]): void {
+    const node = this.node
+    if (node === undefined || this.stopping !== undefined) return
+    const next = new Set(peers)
+    next.delete(this.selfId)
+    const changes: Array<[string, boolean]> = []
+    for (const p of next) if (!this.protectedPeers.has(p)) changes.push([p, true])
+    for (const p of this.protectedPeers) if (!next.has(p)) changes.push([p, false])
+    this.protectedPeers = next
+    for (const [peer, on] of changes) {
+      let peerId
+      try { peerId = peerIdFromString(peer) } catch { continue }
+      node.peerStore.merge(peerId, { tags: { [VIEW_TAG]: on ? { value: 100 } : undefined } }).catch(() => { /* stopped meanwhile */ })
+    }
   }
 
   disconnect (peer: string): void {

@@ -74,4 +74,11 @@ export interface Transport {
   isConnected(peer: string): boolean
   /** Closes every connection to `peer` (a member removed as dead). Optional; never throws. */
   disconnect?(peer: string): void
+  /**
+   * The members of the installed view: when the transport must shed connections (its limit),
+   * theirs go last. Replaces the previous set. Optional; never throws.
+   */
+  protect?(peers: readonly string[]): void
+  /** Open connections, to anyone. Optional. */
+  connectionCount?(): number
 }

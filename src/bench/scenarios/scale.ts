@@ -5,6 +5,11 @@
  *   - an idle window (30 s by default): CPU % of a core and RSS per member (from /proc), and
  *     false suspicions: suspect lines or view changes while nobody failed (must be 0).
  * Each size runs in its own cluster; its processes are killed before the next size starts.
+ *
+ * With `--per-process K` (K > 1) the members run K to a process (`conclave host`, each member
+ * its own libp2p node, key and port), so that sizes beyond what separate processes fit can be
+ * measured; CPU and RSS are then each process's divided by its members, and connections per
+ * member are counted too (the member's own count of open transport connections).
  */
 import { summarize } from '../stats.js'
 import { checkAborted, type Figure } from '../context.js'
@@ -12,6 +17,9 @@ import { grow } from '../cluster.js'
 import { processUsage } from '../machine.js'
 import { int, intList, type Scenario } from '../scenario.js'
 import type { MemberProcess } from '../../testing/member-process.js'
+import { hostedAgreed, type HostedMember, type MemberHost } from '../../testing/member-host.js'
+import { waitUntil } from '../../testing/member-process.js'
+import type { BenchContext } from '../context.js'
 
 export interface ScaleSample {
   size: number
@@ -23,27 +31,47 @@ export interface ScaleSample {
   suspicions: number
   viewChanges: number
   windowS: number
+  /** Members per process (1: one process each). */
+  perProcess: number
+  /** Per member, open transport connections at the window's end (hosted runs only). */
+  connections: number[]
 }
 
 export const scale: Scenario = {
   name: 'scale',
   summary: 'N members on this machine: agreement after the last start, idle CPU and RSS per member, false suspicions',
   flags: {
-    sizes: { default: '5,20,50', describe: 'cluster sizes, comma-separated', parse: intList(2, 200) },
+    sizes: { default: '5,20,50', describe: 'cluster sizes, comma-separated', parse: intList(2, 1000) },
+    'per-process': { default: '1', describe: 'members per process (conclave host) for sizes beyond separate processes', parse: int(1, 256) },
     window: { default: '60', describe: 'idle window, seconds', parse: int(1, 3600) },
     settle: { default: '3', describe: 'seconds to wait after agreement before the window', parse: int(0, 600) }
   },
-  smoke: { sizes: '2', window: '1', settle: '0' },
+  smoke: { sizes: '2', window: '1', settle: '0', 'per-process': '1' },
   async run (ctx, flags) {
     const sizes = flags.sizes as number[]
     const windowS = flags.window as number
     const settleS = flags.settle as number
     const samples: ScaleSample[] = []
     const failures: ScaleFailure[] = []
-    ctx.report.settings = { sizes, windowS, settleS }
+    const perProcess = flags['per-process'] as number
+    ctx.report.settings = { sizes, windowS, settleS, perProcess }
     ctx.report.samples = { sizes: samples, failures }
     ctx.progress.start('scale', sizes.reduce((a, b) => a + b, 0) + sizes.length)
     for (const size of sizes) {
+      if (perProcess > 1) {
+        try {
+          samples.push(await hostedSize(ctx, size, perProcess, windowS, settleS))
+        } catch (err) {
+          if (ctx.aborted) throw err
+          ctx.report.notes.push(`${size} members: ${err instanceof Error ? err.message : String(err)}`)
+          failures.push({ size, startedMembers: 0, error: err instanceof Error ? err.message : String(err) })
+        } finally {
+          ctx.report.figures = [...samples.flatMap(s => figures(s)), ...failures.map(failed)]
+        }
+        ctx.progress.tick(`${size} members: done`)
+        await ctx.sleep(Math.min(10_000, size * 50))
+        continue
+      }
       const group: MemberProcess[] = []
       const cluster = ctx.cluster(`scale${size}`)
       try {
@@ -68,7 +96,9 @@ export const scale: Scenario = {
           rssMiB: after.map(a => a?.rssMiB ?? Number.NaN),
           suspicions: during.flat().filter(e => e.type === 'suspect').length,
           viewChanges: during.flat().filter(e => e.type === 'view').length,
-          windowS
+          windowS,
+          perProcess: 1,
+          connections: []
         })
         ctx.progress.tick(`${size} members: idle window done`)
       } catch (err) {
@@ -105,6 +135,55 @@ export const scale: Scenario = {
 
 interface ScaleFailure { size: number, startedMembers: number, error: string }
 
+/**
+ * One size with `perProcess` members to a process: hosts start one after another, each
+ * seeded with the first member of the first host and of the host before it, and each waits
+ * until everyone started so far agrees; then the idle window.
+ */
+async function hostedSize (ctx: BenchContext, size: number, perProcess: number, windowS: number, settleS: number): Promise<ScaleSample> {
+  const cluster = ctx.cluster(`scale${size}h`)
+  const hosts: MemberHost[] = []
+  const all: HostedMember[] = []
+  try {
+    while (all.length < size) {
+      checkAborted(ctx)
+      const count = Math.min(perProcess, size - all.length)
+      const seeds = [...new Set([hosts[0]?.members[0]?.address, hosts.at(-1)?.members[0]?.address].filter((a): a is string => a !== undefined))]
+      const host = ctx.host({ cluster, count, prefix: `h${hosts.length}`, seeds })
+      hosts.push(host)
+      await host.waitReady(60_000 + count * 2000)
+      all.push(...host.members)
+      await waitUntil(() => hostedAgreed(all, all.length) || ctx.aborted, 30_000 + all.length * 100, () => `${all.length} members to agree (${all.filter(m => m.lastView()?.size === all.length).length} see a view of all)`, 20)
+      checkAborted(ctx)
+      ctx.progress.tick(`${size} members: ${all.length} up`)
+    }
+    const lastReady = Math.max(...(hosts.at(-1)?.members ?? []).map(m => m.ready()?.ts as number))
+    const agreedAt = Math.max(...all.map(m => m.lastView()?.ts ?? Number.NaN))
+    await ctx.sleep(settleS * 1000)
+    checkAborted(ctx)
+    const marks = all.map(m => m.events.length)
+    const before = await Promise.all(hosts.map(async h => await h.stats()))
+    await ctx.sleep(windowS * 1000)
+    checkAborted(ctx)
+    const after = await Promise.all(hosts.map(async h => await h.stats()))
+    const during = all.map((m, i) => m.events.slice(marks[i]))
+    const perMember = (pick: (h: number) => number): number[] => hosts.flatMap((h, i) => h.members.map(() => pick(i) / h.members.length))
+    return {
+      size,
+      agreeAfterLastMs: agreedAt - lastReady,
+      cpuPercent: perMember(i => (((after[i]?.cpuS ?? Number.NaN) - (before[i]?.cpuS ?? Number.NaN)) / windowS) * 100),
+      rssMiB: perMember(i => after[i]?.rssMiB ?? Number.NaN),
+      suspicions: during.flat().filter(e => e.type === 'suspect').length,
+      viewChanges: during.flat().filter(e => e.type === 'view').length,
+      windowS,
+      perProcess,
+      connections: after.flatMap(s => [...s.members.values()].map(m => m.connections))
+    }
+  } finally {
+    await Promise.all(hosts.map(async h => { h.kill('SIGKILL'); await h.exited }))
+  }
+}
+
 function failed (f: ScaleFailure): Figure {
   return { figure: `${f.size} members: did not all agree (${f.startedMembers} started)`, unit: '', value: f.startedMembers, target: f.size >= 50 ? '≤ 5000 ms' : undefined, met: false }
 }
@@ -118,5 +197,14 @@ function figures (s: ScaleSample): Figure[] {
     { figure: `${s.size} members: RSS per member`, unit: 'MiB', median: rss.median, p99: rss.max, n: rss.n, target: '≤ 75 MiB', met: rss.median <= 75 },
     { figure: `${s.size} members: false suspicions in ${s.windowS} s idle`, unit: '', value: s.suspicions, target: '0', met: s.suspicions === 0 && s.viewChanges === 0 }
   ]
+  if (s.connections.length > 0) {
+    const c = summarize(s.connections)
+    // The partial-mesh target of docs/design.md: 2·log₂N + K (2 monitors) + a few (4).
+    const bound = 2 * Math.log2(s.size) + 2 + 4
+    out.push({ figure: `${s.size} members: connections per member`, unit: '', median: c.median, p99: c.max, n: c.n, target: `≤ ${bound.toFixed(0)} (2·log₂N + K + 4)`, met: c.max <= bound })
+  }
+  if (s.perProcess > 1) {
+    for (const f of out) (f as { figure: string }).figure = f.figure.replace(' members:', ` members (${s.perProcess} a process):`)
+  }
   return out
 }
