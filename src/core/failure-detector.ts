@@ -60,6 +60,14 @@ export class FailureDetector {
   private readonly verifying = new Set<string>()
   private readonly unconnected = new Set<string>()
   private viewIndex: { readonly view: View, readonly index: ReadonlyMap<string, number> } | undefined
+  /**
+   * For a member that is not a monitor: the earliest re-dial due among the members in
+   * `unconnected` beyond the monitors (their only deadline: they are not heartbeat partners),
+   * or undefined to recompute. Cleared whenever it could move earlier (a member added to
+   * `unconnected`, a dial, a verification ended, a view or a death that moves ranks), when the
+   * member whose re-dial it is connects, and at every tick.
+   */
+  private redialDue: number | undefined
   private leaseCache: number | undefined
   private nonce = 0
   /** Set by a tick that came late (a pause): the next tick must follow soon. */
@@ -89,6 +97,7 @@ export class FailureDetector {
   track (id: string, now: number, echo: number): void {
     this.health.set(id, newHealth(now, echo))
     if (!this.core.connected.has(id)) this.unconnected.add(id)
+    this.redialDue = undefined
   }
 
   /** Raises `id`'s echo (the lease base). */
@@ -116,6 +125,7 @@ export class FailureDetector {
     this.health.clear()
     this.verifying.clear()
     this.unconnected.clear()
+    this.redialDue = undefined
     this.leaseCache = undefined
   }
 
@@ -160,6 +170,8 @@ export class FailureDetector {
   connectedTo (peer: string, now: number): void {
     this.unconnected.delete(peer)
     const h = this.health.get(peer)
+    // Its re-dial may have been the earliest: recompute rather than wake for nothing.
+    if (h !== undefined && this.redialDue !== undefined && h.lastDial + this.core.timing.retryIntervalMs <= this.redialDue) this.redialDue = undefined
     const view = this.core.view
     if (h !== undefined && view !== undefined) {
       this.heardFrom(peer, h, now)
@@ -171,7 +183,7 @@ export class FailureDetector {
 
   disconnectedFrom (peer: string, now: number, active: boolean): void {
     const h = this.health.get(peer)
-    if (h !== undefined) this.unconnected.add(peer)
+    if (h !== undefined) { this.unconnected.add(peer); this.redialDue = undefined }
     if (h !== undefined && !h.dead && active) this.startVerify(peer, h, 'redial', now)
   }
 
@@ -231,6 +243,7 @@ export class FailureDetector {
    * those we keep the connection to (the older ones, see `dials`) are dialled if need be.
    */
   trackView (view: View, now: number): void {
+    this.redialDue = undefined
     const self = this.core.me.id
     for (let i = 0; i < view.members.length; i++) {
       const m = view.members[i] as MemberRecord
@@ -279,6 +292,7 @@ export class FailureDetector {
 
   /** Heartbeats, re-dials, silence and verification deadlines of the members of the view. */
   tick (now: number, lagged: boolean): void {
+    this.redialDue = undefined
     const view = this.core.view
     if (view === undefined) return
     const t = this.core.timing
@@ -349,11 +363,18 @@ export class FailureDetector {
       if (i === undefined || this.health.get(id)?.verify === undefined) { this.verifying.delete(id); continue }
       if (i > cutoff) this.offer(id, i, at)
     }
-    for (const id of this.unconnected) {
-      const i = index.get(id)
-      if (i === undefined || this.core.connected.has(id)) { this.unconnected.delete(id); continue }
-      if (i > cutoff) this.offer(id, i, at)
+    if (this.redialDue === undefined) {
+      let due = Number.POSITIVE_INFINITY
+      const retry = this.core.timing.retryIntervalMs
+      for (const id of this.unconnected) {
+        const i = index.get(id)
+        if (i === undefined || this.core.connected.has(id)) { this.unconnected.delete(id); continue }
+        const h = this.health.get(id)
+        if (i > cutoff && h !== undefined && !h.dead && h.verify === undefined && this.dials(i)) due = Math.min(due, h.lastDial + retry)
+      }
+      this.redialDue = due
     }
+    if (this.redialDue !== Number.POSITIVE_INFINITY) at(this.redialDue)
   }
 
   /** The deadlines of the member `id` at view index `i`. */
@@ -384,6 +405,7 @@ export class FailureDetector {
     h.lastHeard = now
     if (h.verify !== undefined || h.dead) {
       h.verify = undefined
+      this.redialDue = undefined
       if (h.dead) {
         h.dead = false
         this.events.revived(peer)
@@ -401,6 +423,7 @@ export class FailureDetector {
       this.core.send(peer, { t: 'probe', nonce: ++this.nonce }, false)
     } else {
       h.lastDial = now
+      this.redialDue = undefined
       this.core.emit({ type: 'dial', peer, addrs: this.core.addrsOf(peer) })
     }
   }
@@ -410,6 +433,7 @@ export class FailureDetector {
     if (h === undefined || h.dead) return
     h.dead = true
     h.verify = undefined
+    this.redialDue = undefined
     this.core.emit({ type: 'dead', peer })
     // Our own verdict, leader or not: a connection that carried nothing for the whole detection
     // window may be one across a cut whose queued frames wait behind TCP's backed-off
