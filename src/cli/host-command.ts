@@ -20,7 +20,8 @@ import { UsageError, parseCommandLine, wholeNumber } from './usage.js'
 export const HOST_HELP = `Usage: conclave host --cluster <name> --count <K> [--seed <host:port>]... [--name <prefix>]
 
 Runs K members in this one process, each with its own libp2p node, key and port
-(on --listen-host, port chosen by the system), started one after another: for
+(on --listen-host, port chosen by the system), each started once the one before
+is in a view (or after 30 s): for
 scale runs where K separate processes would not fit the machine. Member i is
 named <prefix>-<i>; the first is also a seed of the others.
 
@@ -41,6 +42,9 @@ Options:
   --key-file <file>       the cluster key
   -h, --help              show this help
 `
+
+/** How long a member may take to join before the host starts the next anyway. */
+const JOIN_WAIT_MS = 30_000
 
 /** The view line's digest: the first 12 hex digits of SHA-256 over the member ids in order. */
 export function viewDigest (ids: readonly string[]): string {
@@ -117,6 +121,10 @@ export async function runHost (args: string[]): Promise<number> {
     m.on('connection-limit', l => { out(name, { type: 'connection-limit', limit: l.limit, members: l.members, refused: l.refused ?? null }) })
     await m.start()
     out(name, { type: 'ready', id: m.id, listen: m.addresses })
+    // The next starts once this one is in a view: joins that arrive together through one
+    // process set up all their connections on one event loop at once, which starves the
+    // heartbeats of every member it hosts (see docs/design.md, "Scale").
+    await m.waitForView(() => true, { timeoutMs: JOIN_WAIT_MS }).catch(() => {})
   }
   await signalled
   await stopAll()
